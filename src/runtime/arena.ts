@@ -1,0 +1,98 @@
+import { WasmformerError } from '../errors.js';
+
+const PAGE = 65536;
+const ALIGN = 16;
+
+/** A run of 4-byte elements (float32 or int32) in the linear memory, 16-byte aligned. */
+export interface Region {
+  readonly ptr: number; // byte offset
+  readonly length: number; // elements
+  readonly label: string; // what it holds, named in errors
+}
+
+/**
+ * The one linear memory, owned by JS and shared with the kernels: hands out aligned regions
+ * from a bump pointer and grows the memory when it must. Views are renewed after a grow, so a
+ * caller never keeps a Float32Array across one: ask `f32()` again after any allocation.
+ */
+export class Arena {
+  readonly memory: WebAssembly.Memory;
+  private top: number;
+  private buffer: ArrayBuffer | SharedArrayBuffer | null = null;
+  private f32View = new Float32Array(0);
+  private i32View = new Int32Array(0);
+  private u8View = new Uint8Array(0);
+
+  constructor(memory: WebAssembly.Memory, base: number) {
+    this.memory = memory;
+    this.top = align(base);
+  }
+
+  /** Bytes handed out so far, including the module's static data below the first region. */
+  get used(): number {
+    return this.top;
+  }
+
+  /** A new region of `length` elements; zero-filled (fresh pages, or cleared after a reset). */
+  alloc(length: number, label: string): Region {
+    if (!Number.isInteger(length) || length < 0) {
+      throw new WasmformerError('BAD_ARGUMENT', `cannot allocate ${length} elements for ${label}`);
+    }
+    const ptr = this.top;
+    const end = align(ptr + length * 4);
+    this.reserve(end);
+    this.top = end;
+    const region = { ptr, length, label };
+    this.u8().fill(0, ptr, end);
+    return region;
+  }
+
+  /** Grows the memory so that bytes [0, end) exist. */
+  reserve(end: number): void {
+    const have = this.memory.buffer.byteLength;
+    if (end > have) this.memory.grow(Math.ceil((end - have) / PAGE));
+  }
+
+  /** The allocation point, to hand to `reset` when temporary regions are no longer needed. */
+  mark(): number {
+    return this.top;
+  }
+
+  /** Frees every region allocated after `mark` was taken. */
+  reset(mark: number): void {
+    this.top = mark;
+  }
+
+  f32(): Float32Array {
+    this.renew();
+    return this.f32View;
+  }
+
+  i32(): Int32Array {
+    this.renew();
+    return this.i32View;
+  }
+
+  u8(): Uint8Array {
+    this.renew();
+    return this.u8View;
+  }
+
+  /** A float view of one region (allocates a view object: not for the decoding loop). */
+  view(region: Region): Float32Array {
+    return this.f32().subarray(region.ptr >> 2, (region.ptr >> 2) + region.length);
+  }
+
+  private renew(): void {
+    const buffer = this.memory.buffer;
+    if (buffer === this.buffer) return;
+    this.buffer = buffer;
+    this.f32View = new Float32Array(buffer);
+    this.i32View = new Int32Array(buffer);
+    this.u8View = new Uint8Array(buffer);
+  }
+}
+
+function align(n: number): number {
+  return Math.ceil(n / ALIGN) * ALIGN;
+}

@@ -1,0 +1,202 @@
+import { WasmformerError } from '../errors.js';
+import type { Arena, Region } from './arena.js';
+
+/** The raw exports of the kernel module (assembly/index.ts). Pointers are byte offsets. */
+export interface KernelExports {
+  heapBase(): number;
+  relaxed(): number;
+  packedSize(n: number, k: number): number;
+  pack(packed: number, w: number, bias: number, n: number, k: number, ldw: number): void;
+  matmul(out: number, a: number, packed: number, m: number, k: number, n: number, lda: number, ldo: number, act: number): void;
+  qkT(out: number, q: number, k: number, sq: number, sk: number, dk: number, ldq: number, ldk: number, ldo: number, scale: number): void;
+  pv(out: number, p: number, v: number, sq: number, sk: number, dv: number, ldp: number, ldv: number, ldo: number): void;
+  attention(out: number, q: number, k: number, v: number, probs: number, sq: number, sk: number, nhead: number, dk: number, ldq: number, ldk: number, ldv: number, ldo: number, scale: number, causalOffset: number, keyMask: number, headStride: number): void;
+  softmax(x: number, rows: number, cols: number, ld: number, scale: number, causalOffset: number, keyMask: number): void;
+  layernorm(out: number, sum: number, x: number, r: number, gamma: number, beta: number, rows: number, n: number, eps: number): void;
+  gelu(out: number, x: number, n: number): void;
+  relu(out: number, x: number, n: number): void;
+  add(out: number, a: number, b: number, n: number): void;
+  vexp(out: number, x: number, n: number): void;
+  embed(out: number, table: number, ids: number, pos: number, n: number, dModel: number, scale: number): void;
+  argmax(x: number, n: number): number;
+}
+
+/** The activation fused into a matmul's epilogue. */
+export const enum Act {
+  None = 0,
+  Relu = 1,
+  Gelu = 2,
+}
+
+/** A weight matrix packed once for the matmul microkernel; `y = x W^T + b`, W is [n, k]. */
+export interface Packed {
+  readonly region: Region;
+  readonly n: number; // output features
+  readonly k: number; // input features
+}
+
+/** Every region argument pairs with an element offset (`at`) into it, so strided slices and
+ * cache rows are reached without copies and without allocating a view in the decoding loop. */
+export class Kernels {
+  readonly raw: KernelExports;
+  readonly arena: Arena;
+
+  constructor(raw: KernelExports, arena: Arena) {
+    this.raw = raw;
+    this.arena = arena;
+  }
+
+  /** Packs W [n, k] (row stride ldw) and bias [n] (or none) into a new region. */
+  pack(w: Region, wAt: number, bias: Region | null, n: number, k: number, ldw: number, label: string): Packed {
+    positive('pack', { n, k });
+    span('pack', 'w', w, wAt, n, k, ldw);
+    if (bias) span('pack', 'bias', bias, 0, 1, n, n);
+    const region = this.arena.alloc(this.raw.packedSize(n, k), label);
+    this.raw.pack(region.ptr, addr(w, wAt), bias ? bias.ptr : 0, n, k, ldw);
+    return { region, n, k };
+  }
+
+  /** out[m, n] (row stride ldo) = act(a[m, k] (row stride lda) · W^T + bias). */
+  matmul(out: Region, outAt: number, a: Region, aAt: number, w: Packed, m: number, lda: number, ldo: number, act: Act = Act.None): void {
+    positive('matmul', { m });
+    span('matmul', 'a', a, aAt, m, w.k, lda);
+    span('matmul', 'out', out, outAt, m, w.n, ldo);
+    this.raw.matmul(addr(out, outAt), addr(a, aAt), w.region.ptr, m, w.k, w.n, lda, ldo, act);
+  }
+
+  /**
+   * Multi-head scaled dot-product attention over strided slices, all heads in one call.
+   * q [sq, nhead*dk] (stride ldq), k and v [sk, nhead*dk] (strides ldk, ldv), out likewise.
+   * probs receives softmax(scale · q_h k_h^T + masks) of head h at h*headStride (headStride 0:
+   * one [sq, sk] scratch reused by every head). Query i sees key j only when
+   * j <= i + causalOffset (causalOffset < 0: no causal mask) and keyMask[j] is 0 (it holds 0 or
+   * -Infinity per key; null: no padding mask).
+   */
+  attention(
+    out: Region, outAt: number, q: Region, qAt: number, k: Region, kAt: number, v: Region, vAt: number,
+    probs: Region, sq: number, sk: number, nhead: number, dk: number,
+    ldq: number, ldk: number, ldv: number, ldo: number,
+    scale: number, causalOffset: number, keyMask: Region | null, headStride: number,
+  ): void {
+    positive('attention', { sq, sk, nhead, dk });
+    const width = nhead * dk;
+    span('attention', 'q', q, qAt, sq, width, ldq);
+    span('attention', 'k', k, kAt, sk, width, ldk);
+    span('attention', 'v', v, vAt, sk, width, ldv);
+    span('attention', 'out', out, outAt, sq, width, ldo);
+    span('attention', 'probs', probs, 0, 1, (nhead - 1) * headStride + sq * sk, 0);
+    if (keyMask) span('attention', 'keyMask', keyMask, 0, 1, sk, sk);
+    this.raw.attention(
+      addr(out, outAt), addr(q, qAt), addr(k, kAt), addr(v, vAt), probs.ptr, sq, sk, nhead, dk,
+      ldq, ldk, ldv, ldo, scale, causalOffset, keyMask ? keyMask.ptr : 0, headStride,
+    );
+  }
+
+  /** scores[sq, sk] (stride ldo) = scale · q[sq, dk] · k[sk, dk]^T, strided rows. */
+  qkT(out: Region, outAt: number, q: Region, qAt: number, k: Region, kAt: number, sq: number, sk: number, dk: number, ldq: number, ldk: number, ldo: number, scale: number): void {
+    positive('qkT', { sq, sk, dk });
+    span('qkT', 'q', q, qAt, sq, dk, ldq);
+    span('qkT', 'k', k, kAt, sk, dk, ldk);
+    span('qkT', 'out', out, outAt, sq, sk, ldo);
+    this.raw.qkT(addr(out, outAt), addr(q, qAt), addr(k, kAt), sq, sk, dk, ldq, ldk, ldo, scale);
+  }
+
+  /** out[sq, dv] (stride ldo) = p[sq, sk] · v[sk, dv], strided rows. */
+  pv(out: Region, outAt: number, p: Region, pAt: number, v: Region, vAt: number, sq: number, sk: number, dv: number, ldp: number, ldv: number, ldo: number): void {
+    positive('pv', { sq, sk, dv });
+    span('pv', 'p', p, pAt, sq, sk, ldp);
+    span('pv', 'v', v, vAt, sk, dv, ldv);
+    span('pv', 'out', out, outAt, sq, dv, ldo);
+    this.raw.pv(addr(out, outAt), addr(p, pAt), addr(v, vAt), sq, sk, dv, ldp, ldv, ldo);
+  }
+
+  /** In place, each of `rows` rows of x (stride ld): softmax(scale · x + masks), as in attention. */
+  softmax(x: Region, xAt: number, rows: number, cols: number, ld: number, scale: number, causalOffset: number, keyMask: Region | null): void {
+    positive('softmax', { rows, cols });
+    span('softmax', 'x', x, xAt, rows, cols, ld);
+    if (keyMask) span('softmax', 'keyMask', keyMask, 0, 1, cols, cols);
+    this.raw.softmax(addr(x, xAt), rows, cols, ld, scale, causalOffset, keyMask ? keyMask.ptr : 0);
+  }
+
+  /**
+   * out[rows, n] = LayerNorm(x + r) · gamma + beta (r null: no residual); when `sum` is given it
+   * also receives x + r (pre-LN keeps the residual stream there). out and sum may alias x or r.
+   */
+  layernorm(out: Region, sum: Region | null, x: Region, r: Region | null, gamma: Region, beta: Region, rows: number, n: number, eps: number): void {
+    positive('layernorm', { rows, n });
+    for (const [name, t] of [['out', out], ['sum', sum], ['x', x], ['r', r]] as const) {
+      if (t) span('layernorm', name, t, 0, rows, n, n);
+    }
+    span('layernorm', 'gamma', gamma, 0, 1, n, n);
+    span('layernorm', 'beta', beta, 0, 1, n, n);
+    this.raw.layernorm(out.ptr, sum ? sum.ptr : 0, x.ptr, r ? r.ptr : 0, gamma.ptr, beta.ptr, rows, n, eps);
+  }
+
+  /** out[n] = f(x[n]) for the elementwise kernels gelu (exact erf form), relu, exp. */
+  unary(kernel: 'gelu' | 'relu' | 'vexp', out: Region, x: Region, n: number): void {
+    positive(kernel, { n });
+    span(kernel, 'x', x, 0, 1, n, n);
+    span(kernel, 'out', out, 0, 1, n, n);
+    this.raw[kernel](out.ptr, x.ptr, n);
+  }
+
+  /** out[n] = a[n] + b[n]. */
+  add(out: Region, a: Region, b: Region, n: number): void {
+    positive('add', { n });
+    for (const [name, t] of [['out', out], ['a', a], ['b', b]] as const) span('add', name, t, 0, 1, n, n);
+    this.raw.add(out.ptr, a.ptr, b.ptr, n);
+  }
+
+  /**
+   * out[n, dModel] = table[ids[i]] · scale + pos[posAt + i] (pos null: no positions). Ids are
+   * int32 in `ids` and must lie in [0, vocab): checked here, as the kernel trusts them.
+   */
+  embed(out: Region, ids: Region, table: Region, vocab: number, pos: Region | null, posAt: number, n: number, dModel: number, scale: number): void {
+    positive('embed', { n, dModel, vocab });
+    span('embed', 'ids', ids, 0, 1, n, n);
+    span('embed', 'table', table, 0, vocab, dModel, dModel);
+    span('embed', 'out', out, 0, n, dModel, dModel);
+    if (pos) span('embed', 'pos', pos, posAt, n, dModel, dModel);
+    const i32 = this.arena.i32();
+    const base = ids.ptr >> 2;
+    for (let i = 0; i < n; i++) {
+      const id = i32[base + i];
+      if (!(id >= 0 && id < vocab)) {
+        throw new WasmformerError('BAD_INPUT', `embed: id ${id} at position ${i} is outside the vocabulary [0, ${vocab})`);
+      }
+    }
+    this.raw.embed(out.ptr, table.ptr, ids.ptr, pos ? addr(pos, posAt) : 0, n, dModel, scale);
+  }
+
+  /** The index of the largest of x[at .. at+n) (the lowest index wins a tie). */
+  argmax(x: Region, at: number, n: number): number {
+    positive('argmax', { n });
+    span('argmax', 'x', x, at, 1, n, n);
+    return this.raw.argmax(addr(x, at), n);
+  }
+}
+
+function addr(r: Region, at: number): number {
+  return r.ptr + at * 4;
+}
+
+function positive(kernel: string, sizes: Record<string, number>): void {
+  for (const name in sizes) {
+    const v = sizes[name];
+    if (!Number.isInteger(v) || v < 1) {
+      throw new WasmformerError('BAD_ARGUMENT', `${kernel}: ${name} must be a positive integer, got ${v}`);
+    }
+  }
+}
+
+/** Checks that rows x cols elements with row stride ld, starting at `at`, lie inside the region. */
+function span(kernel: string, name: string, r: Region, at: number, rows: number, cols: number, ld: number): void {
+  const ok = Number.isInteger(at) && Number.isInteger(ld) && at >= 0 && (rows === 1 || ld >= cols) &&
+    at + (rows - 1) * ld + cols <= r.length;
+  if (!ok) {
+    throw new WasmformerError(
+      'BAD_ARGUMENT',
+      `${kernel}: ${name} (${rows} x ${cols}, stride ${ld}, at ${at}) does not fit ${r.label} of ${r.length} elements`,
+    );
+  }
+}

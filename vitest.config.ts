@@ -1,0 +1,29 @@
+import { defineConfig } from 'vitest/config';
+
+// Tests import the built package (dist/), as a user does: `npm test` builds first.
+// Kernel and model tests run twice: once with the SIMD128 build, once with relaxed SIMD, which
+// Node 20 validates only behind a flag (Node 22+ and current browsers need none).
+export default defineConfig({
+  test: {
+    testTimeout: 60_000,
+    hookTimeout: 60_000,
+    projects: [
+      {
+        test: {
+          name: 'simd',
+          include: ['test/**/*.test.ts'],
+          exclude: ['test/browser/**'],
+          env: { WASMFORMER_BUILD: 'simd' },
+        },
+      },
+      {
+        test: {
+          name: 'relaxed',
+          include: ['test/kernels/**/*.test.ts', 'test/model/**/*.test.ts'],
+          execArgv: ['--experimental-wasm-relaxed-simd'],
+          env: { WASMFORMER_BUILD: 'relaxed' },
+        },
+      },
+    ],
+  },
+});
