@@ -46,14 +46,25 @@ export class Kernels {
     this.arena = arena;
   }
 
+  /** Floats that the packed form of an [n, k] weight with its bias takes. */
+  packedLength(n: number, k: number): number {
+    positive('packedLength', { n, k });
+    return this.raw.packedSize(n, k);
+  }
+
   /** Packs W [n, k] (row stride ldw) and bias [n] (or none) into a new region. */
   pack(w: Region, wAt: number, bias: Region | null, n: number, k: number, ldw: number, label: string): Packed {
-    positive('pack', { n, k });
+    const region = this.arena.alloc(this.packedLength(n, k), label);
+    return this.packInto(region, w, wAt, bias, n, k, ldw);
+  }
+
+  /** Packs W [n, k] (row stride ldw) and bias [n] (or none) into `dest`. */
+  packInto(dest: Region, w: Region, wAt: number, bias: Region | null, n: number, k: number, ldw: number): Packed {
+    span('pack', 'packed', dest, 0, 1, this.packedLength(n, k), 0);
     span('pack', 'w', w, wAt, n, k, ldw);
     if (bias) span('pack', 'bias', bias, 0, 1, n, n);
-    const region = this.arena.alloc(this.raw.packedSize(n, k), label);
-    this.raw.pack(region.ptr, addr(w, wAt), bias ? bias.ptr : 0, n, k, ldw);
-    return { region, n, k };
+    this.raw.pack(dest.ptr, addr(w, wAt), bias ? bias.ptr : 0, n, k, ldw);
+    return { region: dest, n, k };
   }
 
   /** out[m, n] (row stride ldo) = act(a[m, k] (row stride lda) · W^T + bias). */
