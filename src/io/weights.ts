@@ -46,52 +46,59 @@ export interface ExpectedTensor {
 /**
  * The model's parameters, in checkpoint order, for this config. The positional-encoding buffer
  * is not among them: its row count is a range (>= max_len), checked apart by checkWeights.
+ * The list grows with the layer counts: call it for a config that checkWeights accepted.
  */
 export function expectedTensors(c: ModelConfig): ExpectedTensor[] {
+  return [...eachTensor(c)];
+}
+
+/** The same list, one at a time: checkWeights stops early on a config no file can satisfy. */
+function* eachTensor(c: ModelConfig): Generator<ExpectedTensor> {
   const d = c.dModel;
-  const list: ExpectedTensor[] = [];
-  const add = (name: string, shape: number[], optional = false): void => {
-    list.push({ name, shape, optional });
-  };
-  const attention = (prefix: string): void => {
-    add(`${prefix}.in_proj_weight`, [3 * d, d]); // q, k, v stacked
-    add(`${prefix}.in_proj_bias`, [3 * d]);
-    add(`${prefix}.out_proj.weight`, [d, d]);
-    add(`${prefix}.out_proj.bias`, [d]);
-  };
-  const feedForward = (prefix: string): void => {
-    add(`${prefix}.linear1.weight`, [c.dimFeedforward, d]);
-    add(`${prefix}.linear1.bias`, [c.dimFeedforward]);
-    add(`${prefix}.linear2.weight`, [d, c.dimFeedforward]);
-    add(`${prefix}.linear2.bias`, [d]);
-  };
-  const norm = (prefix: string): void => {
-    add(`${prefix}.weight`, [d]);
-    add(`${prefix}.bias`, [d]);
-  };
-  add(TENSOR.srcEmbedding, [c.srcVocabSize, d]);
-  add(TENSOR.tgtEmbedding, [c.tgtVocabSize, d]);
+  const tensor = (name: string, shape: number[], optional = false): ExpectedTensor => ({ name, shape, optional });
+  function* attention(prefix: string): Generator<ExpectedTensor> {
+    yield tensor(`${prefix}.in_proj_weight`, [3 * d, d]); // q, k, v stacked
+    yield tensor(`${prefix}.in_proj_bias`, [3 * d]);
+    yield tensor(`${prefix}.out_proj.weight`, [d, d]);
+    yield tensor(`${prefix}.out_proj.bias`, [d]);
+  }
+  function* feedForward(prefix: string): Generator<ExpectedTensor> {
+    yield tensor(`${prefix}.linear1.weight`, [c.dimFeedforward, d]);
+    yield tensor(`${prefix}.linear1.bias`, [c.dimFeedforward]);
+    yield tensor(`${prefix}.linear2.weight`, [d, c.dimFeedforward]);
+    yield tensor(`${prefix}.linear2.bias`, [d]);
+  }
+  function* norm(prefix: string): Generator<ExpectedTensor> {
+    yield tensor(`${prefix}.weight`, [d]);
+    yield tensor(`${prefix}.bias`, [d]);
+  }
+  yield tensor(TENSOR.srcEmbedding, [c.srcVocabSize, d]);
+  yield tensor(TENSOR.tgtEmbedding, [c.tgtVocabSize, d]);
   for (let i = 0; i < c.numEncoderLayers; i++) {
     const layer = `transformer.encoder.layers.${i}`;
-    attention(`${layer}.self_attn`);
-    feedForward(layer);
-    norm(`${layer}.norm1`);
-    norm(`${layer}.norm2`);
+    yield* attention(`${layer}.self_attn`);
+    yield* feedForward(layer);
+    yield* norm(`${layer}.norm1`);
+    yield* norm(`${layer}.norm2`);
   }
-  if (c.finalNorm) norm('transformer.encoder.norm');
+  if (c.finalNorm) yield* norm('transformer.encoder.norm');
   for (let i = 0; i < c.numDecoderLayers; i++) {
     const layer = `transformer.decoder.layers.${i}`;
-    attention(`${layer}.self_attn`);
-    attention(`${layer}.multihead_attn`);
-    feedForward(layer);
-    norm(`${layer}.norm1`);
-    norm(`${layer}.norm2`);
-    norm(`${layer}.norm3`);
+    yield* attention(`${layer}.self_attn`);
+    yield* attention(`${layer}.multihead_attn`);
+    yield* feedForward(layer);
+    yield* norm(`${layer}.norm1`);
+    yield* norm(`${layer}.norm2`);
+    yield* norm(`${layer}.norm3`);
   }
-  if (c.finalNorm) norm('transformer.decoder.norm');
-  add(TENSOR.generatorWeight, [c.tgtVocabSize, d], true); // absent: tied to tgtEmbedding
-  add(TENSOR.generatorBias, [c.tgtVocabSize], true); // absent: zero
-  return list;
+  if (c.finalNorm) yield* norm('transformer.decoder.norm');
+  yield tensor(TENSOR.generatorWeight, [c.tgtVocabSize, d], true); // absent: tied to tgtEmbedding
+  yield tensor(TENSOR.generatorBias, [c.tgtVocabSize], true); // absent: zero
+}
+
+/** How many tensors a file needs for this config (an encoder layer has 12, a decoder layer 18). */
+function requiredCount(c: ModelConfig): number {
+  return 2 + 12 * c.numEncoderLayers + 18 * c.numDecoderLayers + (c.finalNorm ? 4 : 0);
 }
 
 /** Which optional tensors a checked file holds. */
@@ -116,15 +123,15 @@ export function checkWeights(c: ModelConfig, entries: ReadonlyMap<string, Tensor
   const fail = (message: string): never => {
     throw new WasmformerError('BAD_TENSOR', `${file}: ${message}`);
   };
-  const expected = expectedTensors(c);
-  const missing = expected.filter((t) => !t.optional && !entries.has(t.name));
-  if (missing.length > 0) {
-    const more = missing.length > 1 ? ` (and ${missing.length - 1} more)` : '';
-    fail(`missing tensor ${JSON.stringify(missing[0].name)} [${missing[0].shape.join(', ')}]${more}`);
-  }
-  for (const t of expected) {
+  // The walk stops at the first missing tensor, so a config claiming 2^53 layers ends at once.
+  for (const t of eachTensor(c)) {
     const entry = entries.get(t.name);
-    if (entry === undefined) continue;
+    if (entry === undefined) {
+      if (t.optional) continue;
+      const needs = requiredCount(c);
+      const counts = needs > entries.size ? ` (the config needs ${needs} tensors, the file has ${entries.size})` : '';
+      return fail(`missing tensor ${JSON.stringify(t.name)} [${t.shape.join(', ')}]${counts}`);
+    }
     checkFloat(entry, fail);
     if (!sameShape(entry.shape, t.shape)) {
       fail(`tensor ${JSON.stringify(t.name)} has shape [${entry.shape.join(', ')}], expected [${t.shape.join(', ')}]`);

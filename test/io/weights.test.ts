@@ -75,15 +75,30 @@ describe('checkWeights', () => {
     }
   });
 
-  it('names a missing tensor, and how many more are missing', () => {
+  it('names a missing tensor, and how many the config needs when the file has fewer', () => {
     const json = tinyConfig();
-    const all = tinyTensors(json);
+    const all = tinyTensors(json); // 48 tensors
     for (const name of Object.keys(all)) {
       const { [name]: _, ...rest } = all;
-      expect(badTensor(json, rest)).toBe(`${FILE}: missing tensor "${name}" [${all[name].shape.join(', ')}]`);
+      expect(badTensor(json, rest)).toBe(
+        `${FILE}: missing tensor "${name}" [${all[name].shape.join(', ')}] (the config needs 48 tensors, the file has 47)`);
+      const padded = { ...rest, a: { shape: [1] }, b: { shape: [1] } };
+      expect(badTensor(json, padded)).toBe(`${FILE}: missing tensor "${name}" [${all[name].shape.join(', ')}]`);
     }
     const noEncoder = Object.fromEntries(Object.entries(all).filter(([n]) => !n.startsWith('transformer.encoder.layers.1.')));
-    expect(badTensor(json, noEncoder)).toMatch(/missing tensor "transformer\.encoder\.layers\.1\.self_attn\.in_proj_weight" \[18, 6\] \(and 11 more\)/);
+    expect(badTensor(json, noEncoder)).toBe(`${FILE}: missing tensor "transformer.encoder.layers.1.self_attn.in_proj_weight" ` +
+      '[18, 6] (the config needs 48 tensors, the file has 36)');
+  });
+
+  it.each(VARIANTS)('counts the tensors a config needs (%s)', (_, json) => {
+    const needs = expectedTensors(parseConfig(json, 'config.json')).filter((t) => !t.optional).length;
+    const { 'src_tok_emb.embedding.weight': _emb, ...rest } = tinyTensors(json);
+    expect(badTensor(json, rest)).toMatch(new RegExp(`the config needs ${needs} tensors, the file has ${needs - 1}\\)$`));
+  });
+
+  it('stops at once on a config that claims more layers than any file holds', () => {
+    const json = tinyConfig({ num_encoder_layers: 2 ** 40, num_decoder_layers: 2 ** 50 });
+    expect(badTensor(json, tinyTensors(tinyConfig()))).toMatch(/missing tensor "transformer\.encoder\.layers\.2\.self_attn\.in_proj_weight"/);
   });
 
   it('names a misshapen tensor with both shapes', () => {
