@@ -35,15 +35,14 @@ export function parseSafetensors(bytes: Uint8Array, file: string): Map<string, T
   };
   if (bytes.length < 8) fail(`${bytes.length} bytes is too short for a safetensors file (8-byte header length)`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const lengthLow = view.getUint32(0, true);
-  const lengthHigh = view.getUint32(4, true);
-  // Reading the high word first keeps the u64 exact: anything above 2^32 is absurd anyway.
-  if (lengthHigh !== 0 || lengthLow > MAX_HEADER_BYTES) {
-    fail(`header length ${lengthHigh * 2 ** 32 + lengthLow} is over the ${MAX_HEADER_BYTES}-byte limit`);
+  // A u64, compared as a bigint: no length above 2^53 may round to a plausible number.
+  const headerLength = view.getBigUint64(0, true);
+  if (headerLength > BigInt(MAX_HEADER_BYTES)) {
+    fail(`header length ${headerLength} is over the ${MAX_HEADER_BYTES}-byte limit`);
   }
-  const dataStart = 8 + lengthLow;
+  const dataStart = 8 + Number(headerLength);
   if (dataStart > bytes.length) {
-    fail(`header length ${lengthLow} runs past the end of the file (${bytes.length} bytes): truncated?`);
+    fail(`header length ${headerLength} runs past the end of the file (${bytes.length} bytes): truncated?`);
   }
   const header = parseHeader(bytes.subarray(8, dataStart), fail);
   const dataLength = bytes.length - dataStart;
@@ -164,25 +163,24 @@ function checkTiling(entries: TensorEntry[], dataStart: number, fileEnd: number,
  * is a BAD_TENSOR error naming the tensor.
  */
 export function readF32(bytes: Uint8Array, entry: TensorEntry, file = 'model.safetensors'): Float32Array {
-  const n = (entry.end - entry.begin) / DTYPE_SIZES[entry.dtype];
+  const { dtype } = entry;
+  if (dtype !== 'F32' && dtype !== 'F16' && dtype !== 'BF16') {
+    throw new WasmformerError('BAD_TENSOR',
+      `${file}: tensor ${JSON.stringify(entry.name)} has unsupported dtype ${dtype} (F32, F16 or BF16 are read)`);
+  }
+  const n = (entry.end - entry.begin) / DTYPE_SIZES[dtype];
   const src = new DataView(bytes.buffer, bytes.byteOffset + entry.begin, entry.end - entry.begin);
   const out = new Float32Array(n);
-  // Bits are written through a Uint32Array over the output, so no NaN payload is canonicalised.
+  // Bits are written through a Uint32Array over the output, so no NaN payload is canonicalised;
+  // DataView reads little-endian on any host, at any alignment, as fast as a copy for F32.
   const bits = new Uint32Array(out.buffer);
-  switch (entry.dtype) {
-    case 'F32':
-      for (let i = 0; i < n; i++) bits[i] = src.getUint32(4 * i, true);
-      break;
-    case 'F16':
-      for (let i = 0; i < n; i++) bits[i] = f16Bits(src.getUint16(2 * i, true));
-      break;
-    case 'BF16':
-      // bfloat16 is the high half of a float32.
-      for (let i = 0; i < n; i++) bits[i] = src.getUint16(2 * i, true) << 16;
-      break;
-    default:
-      throw new WasmformerError('BAD_TENSOR',
-        `${file}: tensor ${JSON.stringify(entry.name)} has unsupported dtype ${entry.dtype} (F32, F16 or BF16 are read)`);
+  if (dtype === 'F32') {
+    for (let i = 0; i < n; i++) bits[i] = src.getUint32(4 * i, true);
+  } else if (dtype === 'F16') {
+    for (let i = 0; i < n; i++) bits[i] = f16Bits(src.getUint16(2 * i, true));
+  } else {
+    // bfloat16 is the high half of a float32.
+    for (let i = 0; i < n; i++) bits[i] = src.getUint16(2 * i, true) << 16;
   }
   return out;
 }

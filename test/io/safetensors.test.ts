@@ -73,6 +73,7 @@ describe('parseSafetensors', () => {
     for (const n of [2n ** 32n + BigInt(length), 2n ** 53n + 1n, 2n ** 64n - 1n, 100_000_001]) {
       expect(bad(withLength(n))).toMatch(/header length \d+ is over the 100000000-byte limit/);
     }
+    expect(bad(withLength(2n ** 64n - 1n))).toBe(`${FILE}: header length 18446744073709551615 is over the 100000000-byte limit`);
     // Shorter than the JSON: the header is cut, so not JSON.
     expect(bad(withLength(length - 1))).toMatch(/header is not valid JSON/);
   });
