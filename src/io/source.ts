@@ -17,7 +17,8 @@ export type ModelSource = string | URL | ModelBytes;
 export interface ReadOptions {
   /**
    * Called as model.safetensors arrives, with bytes so far and the total (Content-Length, or 0
-   * while unknown). The last call always has loadedBytes === totalBytes === the file's size.
+   * while unknown). The last call always has loadedBytes === totalBytes === the file's size
+   * (once only from a file or bytes; after a download of unknown size it repeats the count).
    */
   onProgress?: (loadedBytes: number, totalBytes: number) => void;
 }
