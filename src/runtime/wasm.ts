@@ -74,7 +74,7 @@ export function isNode(): boolean {
 }
 
 /** A string that is a URL in a browser, or null where it is a file-system path. */
-function toUrl(source: string): URL | null {
+export function toUrl(source: string): URL | null {
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(source)) return new URL(source);
   if (isNode()) return null;
   return new URL(source, globalThis.location?.href);

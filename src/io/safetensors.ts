@@ -1,0 +1,204 @@
+import { WasmformerError } from '../errors.js';
+import { describe } from './describe.js';
+
+/** One tensor of a safetensors file: where its bytes are (absolute offsets into the file). */
+export interface TensorEntry {
+  readonly name: string;
+  readonly dtype: Dtype;
+  readonly shape: readonly number[];
+  readonly begin: number;
+  readonly end: number;
+}
+
+/** Bytes per element of every dtype the safetensors format defines. */
+const DTYPE_SIZES = {
+  BOOL: 1, U8: 1, I8: 1, F8_E4M3: 1, F8_E5M2: 1,
+  U16: 2, I16: 2, F16: 2, BF16: 2,
+  U32: 4, I32: 4, F32: 4,
+  U64: 8, I64: 8, F64: 8,
+} as const;
+
+export type Dtype = keyof typeof DTYPE_SIZES;
+
+/** The official library's limit: a larger header is an attack or a corrupt length. */
+const MAX_HEADER_BYTES = 100_000_000;
+
+/**
+ * Parses and validates a safetensors file: `u64 LE header length | JSON header | data`.
+ * Every tensor's byte range must match its dtype and shape, and the ranges must tile the data
+ * section exactly: no overlaps, no holes, no trailing bytes. Errors are BAD_FILE naming file
+ * (and tensor). Nothing is copied: entries point into bytes.
+ */
+export function parseSafetensors(bytes: Uint8Array, file: string): Map<string, TensorEntry> {
+  const fail = (message: string): never => {
+    throw new WasmformerError('BAD_FILE', `${file}: ${message}`);
+  };
+  if (bytes.length < 8) fail(`${bytes.length} bytes is too short for a safetensors file (8-byte header length)`);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  // A u64, compared as a bigint: no length above 2^53 may round to a plausible number.
+  const headerLength = view.getBigUint64(0, true);
+  if (headerLength > BigInt(MAX_HEADER_BYTES)) {
+    fail(`header length ${headerLength} is over the ${MAX_HEADER_BYTES}-byte limit`);
+  }
+  const dataStart = 8 + Number(headerLength);
+  if (dataStart > bytes.length) {
+    fail(`header length ${headerLength} runs past the end of the file (${bytes.length} bytes): truncated?`);
+  }
+  const header = parseHeader(bytes.subarray(8, dataStart), fail);
+  const dataLength = bytes.length - dataStart;
+  const entries = new Map<string, TensorEntry>();
+  for (const [name, info] of Object.entries(header)) {
+    if (name === '__metadata__') {
+      checkMetadata(info, fail);
+      continue;
+    }
+    const [dtype, shape, begin, end] = readTensorInfo(name, info, dataLength, fail);
+    entries.set(name, { name, dtype, shape, begin: dataStart + begin, end: dataStart + end });
+  }
+  checkTiling([...entries.values()], dataStart, bytes.length, fail);
+  return entries;
+}
+
+function parseHeader(raw: Uint8Array, fail: (m: string) => never): Record<string, unknown> {
+  let text = '';
+  try {
+    // ignoreBOM keeps a BOM in the text, so that JSON.parse rejects it as the official library does.
+    text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(raw);
+  } catch {
+    fail('header is not valid UTF-8');
+  }
+  let header: unknown;
+  try {
+    header = JSON.parse(text);
+  } catch (e) {
+    fail(`header is not valid JSON (${(e as Error).message})`);
+  }
+  if (typeof header !== 'object' || header === null || Array.isArray(header)) {
+    fail(`header must be a JSON object, got ${describe(header)}`);
+  }
+  return header as Record<string, unknown>;
+}
+
+/** `__metadata__` is a free-form map of strings (framework name, format); only its type is checked. */
+function checkMetadata(info: unknown, fail: (m: string) => never): void {
+  const ok = typeof info === 'object' && info !== null && !Array.isArray(info) &&
+    Object.values(info).every((v) => typeof v === 'string');
+  if (!ok) fail('"__metadata__" must be an object of string values');
+}
+
+/** A header entry's dtype, shape and data_offsets (relative to the data section), all checked. */
+function readTensorInfo(
+  name: string,
+  info: unknown,
+  dataLength: number,
+  fail: (m: string) => never,
+): [Dtype, number[], number, number] {
+  const tensor = `tensor ${JSON.stringify(name)}`;
+  if (typeof info !== 'object' || info === null || Array.isArray(info)) {
+    fail(`${tensor}: header entry must be an object, got ${describe(info)}`);
+  }
+  const { dtype, shape, data_offsets: offsets } = info as Record<string, unknown>;
+  if (typeof dtype !== 'string' || !Object.hasOwn(DTYPE_SIZES, dtype)) {
+    fail(`${tensor} has unknown dtype ${describe(dtype)}`);
+  }
+  if (!Array.isArray(shape) || !shape.every(isNonNegativeInt)) {
+    fail(`${tensor} has shape ${describe(shape)}: must be an array of non-negative integers`);
+  }
+  if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every(isNonNegativeInt)) {
+    fail(`${tensor} has data_offsets ${describe(offsets)}: must be [begin, end], non-negative integers`);
+  }
+  const [begin, end] = offsets as number[];
+  if (begin > end) fail(`${tensor} has data_offsets [${begin}, ${end}]: begin is after end`);
+  if (end > dataLength) {
+    fail(`${tensor} has data_offsets [${begin}, ${end}] outside the data section of ${dataLength} bytes: truncated?`);
+  }
+  const size = DTYPE_SIZES[dtype as Dtype];
+  const bytes = byteSize(shape as number[], size);
+  if (bytes !== end - begin) {
+    fail(`${tensor} with dtype ${dtype} and shape [${(shape as number[]).join(', ')}] needs ` +
+      `${bytes > Number.MAX_SAFE_INTEGER ? 'more than 2^53' : bytes} bytes, but data_offsets [${begin}, ${end}] hold ${end - begin}`);
+  }
+  return [dtype as Dtype, shape as number[], begin, end];
+}
+
+function isNonNegativeInt(v: unknown): v is number {
+  return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+}
+
+/** Element count times element size; Infinity-free: stops at 2^53 (no file is that large). */
+function byteSize(shape: number[], size: number): number {
+  if (shape.includes(0)) return 0;
+  let n = size;
+  for (const d of shape) {
+    n *= d;
+    if (n > Number.MAX_SAFE_INTEGER) return Number.MAX_SAFE_INTEGER + 1;
+  }
+  return n;
+}
+
+/** The byte ranges, in order, must cover [dataStart, fileEnd) exactly once. */
+function checkTiling(entries: TensorEntry[], dataStart: number, fileEnd: number, fail: (m: string) => never): void {
+  entries.sort((a, b) => a.begin - b.begin || a.end - b.end);
+  let at = dataStart;
+  let previous: TensorEntry | null = null;
+  const rel = (e: TensorEntry): string => `[${e.begin - dataStart}, ${e.end - dataStart}]`;
+  for (const e of entries) {
+    if (previous !== null && e.begin < at) {
+      fail(`tensors ${JSON.stringify(previous.name)} ${rel(previous)} and ${JSON.stringify(e.name)} ${rel(e)} overlap`);
+    }
+    if (e.begin > at) {
+      fail(`data bytes [${at - dataStart}, ${e.begin - dataStart}) belong to no tensor (a hole before ${JSON.stringify(e.name)})`);
+    }
+    at = e.end;
+    previous = e;
+  }
+  if (at < fileEnd) {
+    fail(`${fileEnd - at} trailing data bytes [${at - dataStart}, ${fileEnd - dataStart}) belong to no tensor`);
+  }
+}
+
+/**
+ * A fresh Float32Array with a tensor's values: F32 copied (the source may be unaligned), F16
+ * and BF16 widened exactly (subnormals, infinities, NaN payloads and -0 kept). Any other dtype
+ * is a BAD_TENSOR error naming the tensor.
+ */
+export function readF32(bytes: Uint8Array, entry: TensorEntry, file = 'model.safetensors'): Float32Array {
+  const { dtype } = entry;
+  if (dtype !== 'F32' && dtype !== 'F16' && dtype !== 'BF16') {
+    throw new WasmformerError('BAD_TENSOR',
+      `${file}: tensor ${JSON.stringify(entry.name)} has unsupported dtype ${dtype} (F32, F16 or BF16 are read)`);
+  }
+  const n = (entry.end - entry.begin) / DTYPE_SIZES[dtype];
+  const src = new DataView(bytes.buffer, bytes.byteOffset + entry.begin, entry.end - entry.begin);
+  const out = new Float32Array(n);
+  // Bits are written through a Uint32Array over the output, so no NaN payload is canonicalised;
+  // DataView reads little-endian on any host, at any alignment, as fast as a copy for F32.
+  const bits = new Uint32Array(out.buffer);
+  if (dtype === 'F32') {
+    for (let i = 0; i < n; i++) bits[i] = src.getUint32(4 * i, true);
+  } else if (dtype === 'F16') {
+    for (let i = 0; i < n; i++) bits[i] = f16Bits(src.getUint16(2 * i, true));
+  } else {
+    // bfloat16 is the high half of a float32.
+    for (let i = 0; i < n; i++) bits[i] = src.getUint16(2 * i, true) << 16;
+  }
+  return out;
+}
+
+/** The float32 bit pattern of a float16 bit pattern: same value, exactly. */
+function f16Bits(h: number): number {
+  const sign = (h & 0x8000) << 16;
+  const exponent = (h >>> 10) & 0x1f;
+  const mantissa = h & 0x3ff;
+  if (exponent === 0x1f) return (sign | 0x7f800000 | (mantissa << 13)) >>> 0; // inf, NaN
+  if (exponent !== 0) return (sign | ((exponent + 112) << 23) | (mantissa << 13)) >>> 0; // rebias 15 -> 127
+  if (mantissa === 0) return sign >>> 0; // +-0
+  // Subnormal: mantissa * 2^-24. Shift it up until its leading 1 is the implicit bit.
+  let e = 113; // 127 - 14
+  let m = mantissa;
+  while ((m & 0x400) === 0) {
+    m <<= 1;
+    e--;
+  }
+  return (sign | (e << 23) | ((m & 0x3ff) << 13)) >>> 0;
+}

@@ -1,0 +1,191 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readModel } from '../../dist/io/index.js';
+import { readModelFiles } from '../../dist/io/source.js';
+import { rejectionOf } from './expect-error.js';
+import { tinyConfig, tinyTensors } from './tiny-model.js';
+import { writeSafetensors } from './write-safetensors.js';
+
+const CONFIG_TEXT = JSON.stringify(tinyConfig());
+// About 1.3 MB, so that it streams in many chunks.
+const WEIGHTS = writeSafetensors({
+  ...tinyTensors(tinyConfig(), { generatorBias: true }),
+  'extra.buffer': { shape: [320_000], dtype: 'F32' },
+});
+
+/** Byte equality without a deep-equality walk, which is slow on a megabyte. */
+const same = (a: Uint8Array, b: Uint8Array): boolean => Buffer.compare(a, b) === 0;
+
+type Progress = [number, number][];
+const recorder = (): { calls: Progress; onProgress: (loaded: number, total: number) => void } => {
+  const calls: Progress = [];
+  return { calls, onProgress: (loaded, total) => calls.push([loaded, total]) };
+};
+
+describe('readModelFiles from a folder', () => {
+  let dir = '';
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'wasmformer-io-'));
+    writeFileSync(join(dir, 'config.json'), CONFIG_TEXT);
+    writeFileSync(join(dir, 'model.safetensors'), WEIGHTS);
+  });
+  afterAll(() => rmSync(dir, { recursive: true }));
+
+  it('reads both files from a path, naming them by path', async () => {
+    const { calls, onProgress } = recorder();
+    const files = await readModelFiles(dir, { onProgress });
+    expect(files.config).toBe(CONFIG_TEXT);
+    expect(files.configFile).toBe(join(dir, 'config.json'));
+    expect(files.weightsFile).toBe(join(dir, 'model.safetensors'));
+    expect(same(files.weights, WEIGHTS)).toBe(true);
+    expect(Object.getPrototypeOf(files.weights)).toBe(Uint8Array.prototype); // not a Buffer
+    expect(calls).toEqual([[WEIGHTS.length, WEIGHTS.length]]);
+  });
+
+  it('reads from a file: URL, with or without a trailing slash', async () => {
+    for (const url of [pathToFileURL(dir), pathToFileURL(`${dir}/`), pathToFileURL(dir).href]) {
+      const files = await readModelFiles(url);
+      expect(same(files.weights, WEIGHTS)).toBe(true);
+      expect(files.weightsFile).toBe(`${pathToFileURL(dir).href}/model.safetensors`);
+    }
+  });
+
+  it('names the path of a missing file', async () => {
+    const missing = join(dir, 'nope');
+    expect(await rejectionOf(readModelFiles(missing), 'BAD_CONFIG')).toBe(`${join(missing, 'config.json')}: file not found`);
+    const half = mkdtempSync(join(tmpdir(), 'wasmformer-io-'));
+    writeFileSync(join(half, 'config.json'), CONFIG_TEXT);
+    expect(await rejectionOf(readModelFiles(half), 'BAD_FILE')).toBe(`${join(half, 'model.safetensors')}: file not found`);
+    rmSync(half, { recursive: true });
+  });
+
+  it('reads and checks a whole model (readModel)', async () => {
+    const model = await readModel(dir);
+    expect(model.config.dModel).toBe(6);
+    expect(model.optional).toEqual({ posEmbedding: false, generatorWeight: false, generatorBias: true });
+    expect(model.read('generator.bias')).toEqual(Float32Array.from(tinyTensors(tinyConfig(), { generatorBias: true })['generator.bias'].data as number[]));
+    const message = await rejectionOf(Promise.resolve().then(() => model.read('generator.weight')), 'BAD_TENSOR');
+    expect(message).toBe(`${join(dir, 'model.safetensors')}: missing tensor "generator.weight"`);
+  });
+});
+
+describe('readModelFiles from memory', () => {
+  it('takes a config object or text and weights as Uint8Array or ArrayBuffer', async () => {
+    const config = tinyConfig();
+    const { calls, onProgress } = recorder();
+    const files = await readModelFiles({ config, weights: WEIGHTS }, { onProgress });
+    expect(files.weights).toBe(WEIGHTS);
+    expect(files).toMatchObject({ config, configFile: 'config', weightsFile: 'weights' });
+    expect(calls).toEqual([[WEIGHTS.length, WEIGHTS.length]]);
+    const copy = WEIGHTS.slice().buffer;
+    expect(same((await readModelFiles({ config: CONFIG_TEXT, weights: copy })).weights, WEIGHTS)).toBe(true);
+  });
+
+  it('names "config" and "weights" in errors', async () => {
+    const broken = await rejectionOf(readModel({ config: '{', weights: WEIGHTS }), 'BAD_CONFIG');
+    expect(broken).toMatch(/^config: not valid JSON/);
+    expect(await rejectionOf(readModel({ config: CONFIG_TEXT, weights: WEIGHTS.subarray(0, 100) }), 'BAD_FILE')).toMatch(/^weights: /);
+  });
+
+  it('refuses anything else as a source', async () => {
+    for (const source of [null, 3, {}, { config: {} }, { config: {}, weights: [1, 2] }, { config: {}, weights: new Float32Array(2) }]) {
+      const message = await rejectionOf(readModelFiles(source as never), 'BAD_ARGUMENT');
+      expect(message).toMatch(/a model source is a folder path, a URL, or \{ config/);
+    }
+  });
+});
+
+describe('readModelFiles from a URL', () => {
+  let server: Server;
+  let base = '';
+  const served = new Map<string, { body: Uint8Array; length: boolean }>([
+    ['/m/config.json', { body: new TextEncoder().encode(CONFIG_TEXT), length: true }],
+    ['/m/model.safetensors', { body: WEIGHTS, length: true }],
+    ['/chunked/config.json', { body: new TextEncoder().encode(CONFIG_TEXT), length: false }],
+    ['/chunked/model.safetensors', { body: WEIGHTS, length: false }],
+    ['/half/config.json', { body: new TextEncoder().encode(CONFIG_TEXT), length: true }],
+  ]);
+
+  beforeAll(async () => {
+    server = createServer((request, response) => {
+      const file = served.get(new URL(request.url ?? '/', 'http://x').pathname);
+      if (file === undefined) {
+        response.writeHead(404).end('not here');
+        return;
+      }
+      // Without Content-Length, Node sends the body chunked: the size is unknown until the end.
+      response.writeHead(200, file.length ? { 'Content-Length': String(file.body.length) } : {});
+      let at = 0;
+      const next = (): void => { // 64 KiB at a time, a macrotask apart, so progress has many steps
+        if (at >= file.body.length) {
+          response.end();
+          return;
+        }
+        response.write(file.body.subarray(at, at + 65536));
+        at += 65536;
+        setImmediate(next);
+      };
+      next();
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
+
+  /**
+   * Loaded bytes increase chunk by chunk against a constant total, and the last call is
+   * (size, size): when the size was unknown, it repeats the loaded count of the last chunk.
+   */
+  function expectProgress(calls: Progress, total: number): void {
+    const chunks = total === 0 ? calls.slice(0, -1) : calls;
+    expect(chunks.length).toBeGreaterThan(3);
+    for (let i = 1; i < chunks.length; i++) expect(chunks[i][0]).toBeGreaterThan(chunks[i - 1][0]);
+    for (const [, t] of calls.slice(0, -1)) expect(t).toBe(total);
+    expect(calls.at(-1)).toEqual([WEIGHTS.length, WEIGHTS.length]);
+  }
+
+  it('fetches both files, reporting progress against Content-Length', async () => {
+    const { calls, onProgress } = recorder();
+    const files = await readModelFiles(`${base}/m`, { onProgress });
+    expect(files.config).toBe(CONFIG_TEXT);
+    expect(files.configFile).toBe(`${base}/m/config.json`);
+    expect(files.weightsFile).toBe(`${base}/m/model.safetensors`);
+    expect(same(files.weights, WEIGHTS)).toBe(true);
+    expectProgress(calls, WEIGHTS.length);
+  });
+
+  it('reports a total of 0 while the size is unknown', async () => {
+    const { calls, onProgress } = recorder();
+    const files = await readModelFiles(new URL(`${base}/chunked/`), { onProgress });
+    expect(same(files.weights, WEIGHTS)).toBe(true);
+    expectProgress(calls, 0);
+  });
+
+  it('reads and checks a whole model (readModel)', async () => {
+    const model = await readModel(`${base}/m/`);
+    expect(model.config.tgtVocabSize).toBe(9);
+    expect(model.tensors.get('extra.buffer')?.shape).toEqual([320_000]);
+  });
+
+  it('names the URL of a missing file or an unreachable server', async () => {
+    expect(await rejectionOf(readModelFiles(`${base}/nothing`), 'BAD_CONFIG')).toBe(`${base}/nothing/config.json: HTTP 404 Not Found`);
+    expect(await rejectionOf(readModelFiles(`${base}/half`), 'BAD_FILE')).toBe(`${base}/half/model.safetensors: HTTP 404 Not Found`);
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const port = (closed.address() as AddressInfo).port;
+    await new Promise<void>((resolve) => closed.close(() => resolve()));
+    const message = await rejectionOf(readModelFiles(`http://127.0.0.1:${port}/m`), 'BAD_CONFIG');
+    expect(message).toMatch(new RegExp(`^http://127\\.0\\.0\\.1:${port}/m/config\\.json: fetch failed \\(.*ECONNREFUSED`));
+  });
+
+  it('stops the download when the progress callback throws, with that error', async () => {
+    const stop = new Error('stop');
+    const p = readModelFiles(`${base}/m`, { onProgress: () => { throw stop; } });
+    await expect(p).rejects.toBe(stop);
+  });
+});
