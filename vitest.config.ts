@@ -9,6 +9,7 @@ export default defineConfig({
     hookTimeout: 60_000,
     projects: [
       {
+        extends: true,
         test: {
           name: 'simd',
           include: ['test/**/*.test.ts'],
@@ -17,6 +18,7 @@ export default defineConfig({
         },
       },
       {
+        extends: true,
         test: {
           name: 'relaxed',
           include: ['test/kernels/**/*.test.ts', 'test/model/**/*.test.ts'],

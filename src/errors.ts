@@ -6,6 +6,7 @@ export type ErrorCode =
   | 'BAD_TENSOR' // a tensor missing, misshapen or of an unsupported dtype
   | 'BAD_INPUT' // token ids: empty, outside the vocabulary, too long, all padding
   | 'UNSUPPORTED' // the engine lacks WebAssembly SIMD128
+  | 'OUT_OF_MEMORY' // the model needs more WebAssembly memory than the engine grants (4 GiB at most)
   | 'DISPOSED'; // a call on a model after dispose()
 
 /** The one error class wasmformer throws on purpose: every message names what was wrong. */

@@ -1,6 +1,7 @@
 // wasmformer: the Transformer of "Attention Is All You Need" on WebAssembly SIMD.
 export { WasmformerError, type ErrorCode } from './errors.js';
 export type { ModelConfig } from './io/config.js';
-export { loadModel, type LoadOptions, type ModelSource } from './model/load.js';
+export type { ModelSource } from './io/index.js';
+export { loadModel, type LoadOptions } from './model/load.js';
 export { Model, type GenerateOptions } from './model/model.js';
 export { supportedBuilds, type Build } from './runtime/index.js';

@@ -1,7 +1,4 @@
-import { parseConfig, type ModelConfig } from '../io/config.js';
-import { parseSafetensors, readF32, type TensorEntry } from '../io/safetensors.js';
-import { readModelFiles } from '../io/source.js';
-import { checkWeights } from '../io/weights.js';
+import { TENSOR, parameterCount, readModel, type CheckedModel, type ModelConfig, type ModelSource } from '../io/index.js';
 import { MultiHeadAttention } from '../layers/attention.js';
 import { Embedding, sinusoid } from '../layers/embedding.js';
 import { FeedForward } from '../layers/feedforward.js';
@@ -14,22 +11,17 @@ import { Model } from './model.js';
 import { RunState } from './state.js';
 import { Transformer } from './transformer.js';
 
-/** Checked tensors of a model file: `checkWeights` has vouched for every name and shape read here. */
-export interface CheckedWeights {
-  readonly bytes: Uint8Array;
-  readonly tensors: Map<string, TensorEntry>;
-}
-
 /**
  * Builds the Transformer in the runtime's memory from checked weights, mapping checkpoint names
  * to layers one to one. Weights are written once: packed for the matmul, or copied as they are.
  */
-export function buildTransformer(rt: Runtime, c: ModelConfig, weights: CheckedWeights): { model: Transformer; parameters: number } {
-  const b = new Builder(rt, c, weights);
+export function buildTransformer(rt: Runtime, checked: CheckedModel): Transformer {
+  const c = checked.config;
+  const b = new Builder(rt, checked);
   const state = new RunState(rt.arena, c);
   const positions = b.positions();
   const scale = c.scaleEmbedding ? Math.sqrt(c.dModel) : 1;
-  const tgtTable = b.tensor('tgt_tok_emb.embedding.weight');
+  const tgtTable = checked.read(TENSOR.tgtEmbedding);
 
   const encoderLayers = range(c.numEncoderLayers, (i) => {
     const p = `transformer.encoder.layers.${i}`;
@@ -46,36 +38,29 @@ export function buildTransformer(rt: Runtime, c: ModelConfig, weights: CheckedWe
       b.kv(`decoder layer ${i} self-attention cache`), b.kv(`decoder layer ${i} memory`), state.y,
     );
   });
-  const model = new Transformer(
+  return new Transformer(
     c, state,
-    new Embedding(rt.kernels, b.vector(b.tensor('src_tok_emb.embedding.weight'), 'source embedding'), c.srcVocabSize, positions, scale),
+    new Embedding(rt.kernels, b.vector(checked.read(TENSOR.srcEmbedding), 'source embedding'), c.srcVocabSize, positions, scale),
     new Embedding(rt.kernels, b.vector(tgtTable, 'target embedding'), c.tgtVocabSize, positions, scale),
     encoderLayers, c.finalNorm ? b.layerNorm('transformer.encoder.norm') : null,
     decoderLayers, c.finalNorm ? b.layerNorm('transformer.decoder.norm') : null,
     b.generator(tgtTable),
   );
-  return { model, parameters: b.parameters };
 }
 
-/** Reads tensors by checkpoint name and writes them into the arena, counting parameters. */
+/** Reads tensors by checkpoint name and writes them into the arena. */
 class Builder {
-  parameters = 0;
+  private readonly c: ModelConfig;
 
   constructor(
     private readonly rt: Runtime,
-    private readonly c: ModelConfig,
-    private readonly weights: CheckedWeights,
-  ) {}
-
-  /** The float32 contents of a tensor (widened from float16 / bfloat16). */
-  tensor(name: string, parameter = true): Float32Array {
-    const data = readF32(this.weights.bytes, this.weights.tensors.get(name)!);
-    if (parameter) this.parameters += data.length;
-    return data;
+    private readonly checked: CheckedModel,
+  ) {
+    this.c = checked.config;
   }
 
-  has(name: string): boolean {
-    return this.weights.tensors.has(name);
+  private tensor(name: string): Float32Array {
+    return this.checked.read(name);
   }
 
   /** A region holding data as it is. */
@@ -136,16 +121,17 @@ class Builder {
   /** [maxLen, dModel]: the stored positional_encoding.pos_embedding rows, or the sinusoid. */
   positions(): Region {
     const { maxLen, dModel } = this.c;
-    const name = 'positional_encoding.pos_embedding';
-    const data = this.has(name) ? this.tensor(name, false).subarray(0, maxLen * dModel) : new Float32Array(maxLen * dModel);
-    if (!this.has(name)) sinusoid(data, maxLen, dModel);
+    const stored = this.checked.optional.posEmbedding;
+    const data = stored ? this.tensor(TENSOR.posEmbedding).subarray(0, maxLen * dModel) : new Float32Array(maxLen * dModel);
+    if (!stored) sinusoid(data, maxLen, dModel);
     return this.vector(data, 'positions');
   }
 
   /** generator.weight, or the target embedding when absent (tied); generator.bias or none. */
   generator(tgtTable: Float32Array): Linear {
-    const weight = this.has('generator.weight') ? this.tensor('generator.weight') : tgtTable;
-    const bias = this.has('generator.bias') ? this.tensor('generator.bias') : null;
+    const { generatorWeight, generatorBias } = this.checked.optional;
+    const weight = generatorWeight ? this.tensor(TENSOR.generatorWeight) : tgtTable;
+    const bias = generatorBias ? this.tensor(TENSOR.generatorBias) : null;
     return this.linear(weight, bias, this.c.tgtVocabSize, this.c.dModel, 'generator');
   }
 }
@@ -153,8 +139,6 @@ class Builder {
 function range<T>(n: number, f: (i: number) => T): T[] {
   return Array.from({ length: n }, (_, i) => f(i));
 }
-
-export type ModelSource = string | URL | { config: unknown; weights: ArrayBuffer | Uint8Array };
 
 export interface LoadOptions extends RuntimeOptions {
   /** Called while the weights download: bytes so far, and the total (0 when unknown). */
@@ -166,16 +150,15 @@ export interface LoadOptions extends RuntimeOptions {
  * Everything is checked before the first byte is written to WebAssembly memory.
  */
 export async function loadModel(source: ModelSource, options: LoadOptions = {}): Promise<Model> {
-  const files = await readModelFiles(source, { onProgress: options.onProgress });
-  const config = parseConfig(files.config, files.configFile);
-  const tensors = parseSafetensors(files.weights, files.weightsFile);
-  checkWeights(config, tensors, files.weightsFile);
-  const rt = await createRuntime({ ...options, initialBytes: options.initialBytes ?? estimateBytes(config, files.weights.length) });
-  const { model, parameters } = buildTransformer(rt, config, { bytes: files.weights, tensors });
-  return new Model(rt, model, parameters);
+  const checked = await readModel(source, { onProgress: options.onProgress });
+  const { config, optional, tensors } = checked;
+  let fileBytes = 0;
+  for (const entry of tensors.values()) fileBytes += entry.end - entry.begin;
+  const rt = await createRuntime({ ...options, initialBytes: options.initialBytes ?? estimateBytes(config, fileBytes) });
+  return new Model(rt, buildTransformer(rt, checked), parameterCount(config, optional));
 }
 
-/** Weights as float32 plus the caches and scratch: reserved up front so loading grows once. */
+/** Weights (at most twice their file size, as float32) plus the caches and scratch: reserved up front so loading grows once. */
 function estimateBytes(c: ModelConfig, fileBytes: number): number {
   const rows = c.maxLen * c.dModel;
   const caches = 4 * rows * c.numDecoderLayers;

@@ -40,17 +40,22 @@ export class Arena {
     }
     const ptr = this.top;
     const end = align(ptr + length * 4);
-    this.reserve(end);
+    this.reserve(end, label);
     this.top = end;
     const region = { ptr, length, label };
     this.u8().fill(0, ptr, end);
     return region;
   }
 
-  /** Grows the memory so that bytes [0, end) exist. */
-  reserve(end: number): void {
+  /** Grows the memory so that bytes [0, end) exist, for `label`. */
+  reserve(end: number, label: string): void {
     const have = this.memory.buffer.byteLength;
-    if (end > have) this.memory.grow(Math.ceil((end - have) / PAGE));
+    if (end <= have) return;
+    try {
+      this.memory.grow(Math.ceil((end - have) / PAGE));
+    } catch {
+      throw new WasmformerError('OUT_OF_MEMORY', `cannot grow WebAssembly memory to ${end} bytes for ${label}`);
+    }
   }
 
   /** The allocation point, to hand to `reset` when temporary regions are no longer needed. */

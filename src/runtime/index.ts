@@ -35,9 +35,10 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
     module = compileModule(source);
     if (key !== null) modules.set(key, module);
   }
-  const memory = new WebAssembly.Memory({ initial: Math.max(1, Math.ceil((options.initialBytes ?? 0) / 65536)) });
+  const memory = new WebAssembly.Memory({ initial: 1 });
   const instance = await WebAssembly.instantiate(await module, { env: { memory } });
   const raw = instance.exports as unknown as KernelExports;
   const arena = new Arena(memory, raw.heapBase());
+  arena.reserve(options.initialBytes ?? 0, 'the initial reservation');
   return { build, memory, arena, kernels: new Kernels(raw, arena) };
 }
