@@ -38,13 +38,29 @@ export interface ModelFiles {
  * BAD_FILE for model.safetensors. Nothing is parsed here.
  */
 export async function readModelFiles(source: ModelSource, options: ReadOptions = {}): Promise<ModelFiles> {
-  if (typeof source === 'string' || source instanceof URL) {
-    const url = typeof source === 'string' ? toUrl(source) : source;
-    if (url === null) return readFolder(source as string, options);
-    if (url.protocol === 'file:' && isNode()) return readFolder(url, options);
-    return fetchFolder(url, options);
+  if (typeof source !== 'string' && !(source instanceof URL)) return fromMemory(source, options);
+  const config = await readModelFile(source, CONFIG_FILE, 'BAD_CONFIG');
+  const weights = await readModelFile(source, WEIGHTS_FILE, 'BAD_FILE', options.onProgress);
+  return { config: new TextDecoder().decode(config.bytes), configFile: config.file, weights: weights.bytes, weightsFile: weights.file };
+}
+
+/**
+ * Reads the file `name` of a model folder (a path, or a URL: file: in Node, fetched otherwise).
+ * A file that cannot be read is an error with `code`, naming its path or URL.
+ */
+export async function readModelFile(
+  folder: string | URL, name: string, code: ErrorCode, onProgress?: ReadOptions['onProgress'],
+): Promise<{ bytes: Uint8Array; file: string }> {
+  const url = typeof folder === 'string' ? toUrl(folder) : folder;
+  if (url !== null && !(url.protocol === 'file:' && isNode())) {
+    const file = childUrl(url, name);
+    return { bytes: await download(file, code, onProgress), file: String(file) };
   }
-  return fromMemory(source, options);
+  const path = await nodeModule<typeof import('node:path')>('node:path');
+  const file = url === null ? path.join(folder as string, name) : childUrl(url, name);
+  const bytes = await readFile(file, code);
+  onProgress?.(bytes.length, bytes.length);
+  return { bytes, file: String(file) };
 }
 
 function fromMemory(source: ModelBytes, options: ReadOptions): ModelFiles {
@@ -59,34 +75,16 @@ function fromMemory(source: ModelBytes, options: ReadOptions): ModelFiles {
   return { config: source.config, configFile: 'config', weights, weightsFile: 'weights' };
 }
 
-async function readFolder(dir: string | URL, options: ReadOptions): Promise<ModelFiles> {
+async function readFile(file: string | URL, code: ErrorCode): Promise<Uint8Array> {
   const fs = await nodeModule<typeof import('node:fs/promises')>('node:fs/promises');
-  const path = await nodeModule<typeof import('node:path')>('node:path');
-  const inside = (name: string): string | URL => (dir instanceof URL ? childUrl(dir, name) : path.join(dir, name));
-  const read = async (file: string | URL, code: ErrorCode): Promise<Uint8Array> => {
-    try {
-      const buffer = await fs.readFile(file);
-      // A plain Uint8Array over the same memory: Buffer's slice() shares, Uint8Array's copies.
-      return new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
-    } catch (e) {
-      const reason = (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : `cannot read (${(e as Error).message})`;
-      throw new WasmformerError(code, `${String(file)}: ${reason}`);
-    }
-  };
-  const configFile = inside(CONFIG_FILE);
-  const config = new TextDecoder().decode(await read(configFile, 'BAD_CONFIG'));
-  const weightsFile = inside(WEIGHTS_FILE);
-  const weights = await read(weightsFile, 'BAD_FILE');
-  options.onProgress?.(weights.length, weights.length);
-  return { config, configFile: String(configFile), weights, weightsFile: String(weightsFile) };
-}
-
-async function fetchFolder(dir: URL, options: ReadOptions): Promise<ModelFiles> {
-  const configUrl = childUrl(dir, CONFIG_FILE);
-  const config = new TextDecoder().decode(await download(configUrl, 'BAD_CONFIG', undefined));
-  const weightsUrl = childUrl(dir, WEIGHTS_FILE);
-  const weights = await download(weightsUrl, 'BAD_FILE', options.onProgress);
-  return { config, configFile: String(configUrl), weights, weightsFile: String(weightsUrl) };
+  try {
+    const buffer = await fs.readFile(file);
+    // A plain Uint8Array over the same memory: Buffer's slice() shares, Uint8Array's copies.
+    return new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
+  } catch (e) {
+    const reason = (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : `cannot read (${(e as Error).message})`;
+    throw new WasmformerError(code, `${String(file)}: ${reason}`);
+  }
 }
 
 /** `<dir>/<name>`, whether or not dir ends with a slash. */
