@@ -17,7 +17,8 @@ const USAGE = 'usage: npm run bench -- <suite> [--json FILE] [suite options]   (
 // Node 20 validates relaxed SIMD only behind a flag: re-run this very command with it, so that
 // one run measures both builds.
 if (!supportedBuilds().includes('relaxed') && !process.execArgv.includes(RELAXED_FLAG)) {
-  const child = spawnSync(process.execPath, [...process.execArgv, RELAXED_FLAG, ...process.argv.slice(1)], { stdio: 'inherit' });
+  const args = [...process.execArgv, RELAXED_FLAG, ...process.argv.slice(1)];
+  const child = spawnSync(process.execPath, args, { stdio: 'inherit' });
   process.exit(child.status ?? 1);
 }
 

@@ -109,7 +109,9 @@ const KERNELS = {
 export async function run({ builds, quick, filter, 'no-check': noCheck }) {
   const names = filter ? filter.split(',') : Object.keys(KERNELS);
   const unknown = names.filter((name) => !(name in KERNELS));
-  if (unknown.length) throw new BenchError(`--filter: no kernel ${unknown.join(', ')} (have ${Object.keys(KERNELS).join(', ')})`);
+  if (unknown.length) {
+    throw new BenchError(`--filter: no kernel ${unknown.join(', ')} (have ${Object.keys(KERNELS).join(', ')})`);
+  }
   setThreadsCount(1); // before the backend starts
   if (!(await tf.setBackend('wasm'))) throw new BenchError('tfjs: the wasm backend failed to start');
   const simd = await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT');
@@ -117,7 +119,9 @@ export async function run({ builds, quick, filter, 'no-check': noCheck }) {
 
   const runtimes = await Promise.all(builds.map((build) => createRuntime({ build })));
   // Rounds of interleaving, and the benchmark.js options of each contender's run in a round.
-  const plan = quick ? { rounds: 2, options: { maxTime: 0.02, minTime: 0.02, minSamples: 2 } } : { rounds: 5, options: { maxTime: 0.2 } };
+  const plan = quick
+    ? { rounds: 2, options: { maxTime: 0.02, minTime: 0.02, minSamples: 2 } }
+    : { rounds: 5, options: { maxTime: 0.2 } };
   const rows = [];
   for (const name of names) {
     for (const shape of KERNELS[name].shapes) rows.push(...benchShape(name, shape, runtimes, plan, !noCheck));
@@ -146,7 +150,8 @@ function benchShape(name, shape, runtimes, plan, check) {
     } else {
       contenders.forEach((c) => c.fn()); // warm up: tfjs packs its weights on the first call
     }
-    const rates = interleave(contenders, plan.rounds, plan.options, (round) => process.stderr.write(` ${round + 1}/${plan.rounds}`));
+    const progress = (round) => process.stderr.write(` ${round + 1}/${plan.rounds}`);
+    const rates = interleave(contenders, plan.rounds, plan.options, progress);
     process.stderr.write(` (${((Date.now() - started) / 1000).toFixed(1)} s)\n`);
     const giga = kernel.work(shape) / 1e9;
     const [tfjsRate, naiveRate] = rates.slice(ours.length);
