@@ -9,6 +9,7 @@
 // profiled run that times every kernel call.
 import { loadModel } from '../dist/index.js';
 import { Kernels } from '../dist/runtime/index.js';
+import { median } from './measure.js';
 import { SHAPES, syntheticModel } from './synthetic.js';
 
 export const options = {
@@ -101,10 +102,4 @@ function argmax(x) {
 
 function sum(xs) {
   return xs.reduce((a, b) => a + b, 0);
-}
-
-function median(xs) {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = s.length >> 1;
-  return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
 }
