@@ -9,10 +9,18 @@
 // columns of the last panel beyond n hold zeros, so kernels always compute 8 columns and only
 // their stores are ragged.
 //
-// Kernels: a 4 x 8 register tile (4 rows of a, one panel: 8 v128 accumulators, the most V8 keeps
-// in registers beside the operands) for blocks of four rows, and a 1 x 8 kernel that splits K
-// four ways (8 independent accumulator chains, so that it is not latency-bound) for the other
-// rows and for m = 1, where it streams the weights once.
+// Kernels. V8 (TurboFan) allocates 15 xmm registers and issues a basic block's loads before its
+// arithmetic, so a kernel holds 8 accumulators and loads at most ~7 vectors per K step; it gains
+// nothing from unrolling K (measured). Each kernel keeps 8 independent accumulator chains, enough
+// to hide the 4-cycle latency of the multiply-add at 2 per cycle.
+// - kernel4x8: 4 rows of a x one panel (4 broadcasts + 2 loads per K step). Fewer than 4 rows
+//   repeat the last one, whose stores then rewrite the same values (as XNNPACK does).
+// - kernel2x16, kernel1x32: 2 rows x two panels and 1 row x four panels, for the rows left over
+//   by the 4-row blocks; with m = 1 (one decoded token) kernel1x32 streams the weights through
+//   four panels at once, at the speed they arrive from memory.
+// Loop order: columns in groups of four panels; in a group, each panel stays in L1 while every
+// 4-row block of a passes over it, then the leftover rows take the group; a is split in chunks of
+// rows that fit in L2, so it is read from L2 for every panel.
 
 import { gelu4 } from './math';
 import { madd } from './simd';
@@ -49,27 +57,66 @@ export function matmul(out: usize, a: usize, packed: usize, m: i32, k: i32, n: i
   const ldaB = <usize>lda << 2;
   const ldoB = <usize>ldo << 2;
   const panelB = <usize>(k + 1) * NR << 2;
-  for (let j0 = 0; j0 < n; j0 += NR) {
-    const nr = min(NR, n - j0);
-    const w = packed + <usize>(j0 / NR) * panelB;
-    const o = out + (<usize>j0 << 2);
-    let i = 0;
-    for (; i + 4 <= m; i += 4) {
-      kernel4x8(o + <usize>i * ldoB, ldoB, a + <usize>i * ldaB, ldaB, w, k, nr);
+  const chunk = max(4, (A_CHUNK_BYTES / (k << 2)) & ~3);
+  for (let i0 = 0; i0 < m; i0 += chunk) {
+    const rows = min(chunk, m - i0);
+    const full = rows & ~3;
+    const ai = a + <usize>i0 * ldaB;
+    const oi = out + <usize>i0 * ldoB;
+    let w = packed;
+    for (let j0 = 0; j0 < n; j0 += GROUP) {
+      const cols = min(GROUP, n - j0);
+      const o = oi + (<usize>j0 << 2);
+      for (let p = 0; p < cols; p += NR) {
+        const wp = w + <usize>(p / NR) * panelB;
+        for (let i = 0; i < full; i += 4) {
+          kernel4x8(o + (<usize>p << 2) + <usize>i * ldoB, ldoB, ai + <usize>i * ldaB, ldaB, wp, k, 4, min(NR, cols - p));
+        }
+      }
+      if (rows > full) {
+        leftoverRows(o + <usize>full * ldoB, ldoB, ai + <usize>full * ldaB, ldaB, w, panelB, k, rows - full, cols);
+      }
+      if (act != 0) activate(o, ldoB, rows, cols, act);
+      w += panelB * (GROUP / NR);
     }
-    for (; i < m; i++) {
-      kernel1x8(o + <usize>i * ldoB, a + <usize>i * ldaB, w, k, nr);
-    }
-    if (act != 0) activate(o, ldoB, m, nr, act);
   }
 }
 
-/** Rows 0..3 of out (stride ldoB bytes), columns 0..nr-1 = a[4, k] (stride ldaB bytes) · panel w. */
-function kernel4x8(out: usize, ldoB: usize, a: usize, ldaB: usize, w: usize, k: i32, nr: i32): void {
+// Columns per group of panels.
+// @ts-ignore: decorator
+@inline const GROUP = 4 * NR;
+
+// Bytes of a that one chunk of rows may take, so that it stays in L2 (2 MB here) beside the
+// panels while they pass.
+// @ts-ignore: decorator
+@inline const A_CHUNK_BYTES = 1 << 20;
+
+/**
+ * Rows 0..mr-1 (mr < 4) of out, columns 0..cols-1 (cols <= 32) = a[mr, k] · the panels at w
+ * (panelB bytes apart). Strides in bytes.
+ */
+function leftoverRows(out: usize, ldoB: usize, a: usize, ldaB: usize, w: usize, panelB: usize, k: i32, mr: i32, cols: i32): void {
+  if (cols == GROUP && mr == 1) {
+    kernel1x32(out, a, w, panelB, k);
+  } else if (cols == GROUP && mr == 2) {
+    kernel2x16(out, ldoB, a, ldaB, w, panelB, k);
+    kernel2x16(out + (2 * NR << 2), ldoB, a, ldaB, w + 2 * panelB, panelB, k);
+  } else {
+    for (let p = 0; p < cols; p += NR) {
+      kernel4x8(out + (<usize>p << 2), ldoB, a, ldaB, w + <usize>(p / NR) * panelB, k, mr, min(NR, cols - p));
+    }
+  }
+}
+
+/**
+ * Rows 0..mr-1 (1 <= mr <= 4) of out (stride ldoB bytes), columns 0..nr-1 = a[mr, k] (stride
+ * ldaB bytes) · panel w.
+ */
+function kernel4x8(out: usize, ldoB: usize, a: usize, ldaB: usize, w: usize, k: i32, mr: i32, nr: i32): void {
   let a0 = a;
-  let a1 = a0 + ldaB;
-  let a2 = a1 + ldaB;
-  let a3 = a2 + ldaB;
+  let a1 = mr > 1 ? a0 + ldaB : a0;
+  let a2 = mr > 2 ? a1 + ldaB : a1;
+  let a3 = mr > 3 ? a2 + ldaB : a2;
   let acc0x0123 = v128.load(w);
   let acc0x4567 = v128.load(w, 16);
   let acc1x0123 = acc0x0123;
@@ -79,7 +126,7 @@ function kernel4x8(out: usize, ldoB: usize, a: usize, ldaB: usize, w: usize, k: 
   let acc3x0123 = acc0x0123;
   let acc3x4567 = acc0x4567;
   w += NR << 2;
-  const end = w + (<usize>k * NR << 2);
+  const end = a0 + (<usize>k << 2);
   do {
     const b0123 = v128.load(w);
     const b4567 = v128.load(w, 16);
@@ -100,74 +147,119 @@ function kernel4x8(out: usize, ldoB: usize, a: usize, ldaB: usize, w: usize, k: 
     a2 += 4;
     a3 += 4;
     w += NR << 2;
-  } while (w < end);
+  } while (a0 < end);
+  const o0 = out;
+  const o1 = mr > 1 ? o0 + ldoB : o0;
+  const o2 = mr > 2 ? o1 + ldoB : o1;
+  const o3 = mr > 3 ? o2 + ldoB : o2;
   if (nr == NR) {
-    v128.store(out, acc0x0123);
-    v128.store(out, acc0x4567, 16);
-    out += ldoB;
-    v128.store(out, acc1x0123);
-    v128.store(out, acc1x4567, 16);
-    out += ldoB;
-    v128.store(out, acc2x0123);
-    v128.store(out, acc2x4567, 16);
-    out += ldoB;
-    v128.store(out, acc3x0123);
-    v128.store(out, acc3x4567, 16);
+    v128.store(o0, acc0x0123);
+    v128.store(o0, acc0x4567, 16);
+    v128.store(o1, acc1x0123);
+    v128.store(o1, acc1x4567, 16);
+    v128.store(o2, acc2x0123);
+    v128.store(o2, acc2x4567, 16);
+    v128.store(o3, acc3x0123);
+    v128.store(o3, acc3x4567, 16);
   } else {
-    storeRagged(out, acc0x0123, acc0x4567, nr);
-    out += ldoB;
-    storeRagged(out, acc1x0123, acc1x4567, nr);
-    out += ldoB;
-    storeRagged(out, acc2x0123, acc2x4567, nr);
-    out += ldoB;
-    storeRagged(out, acc3x0123, acc3x4567, nr);
+    storeRagged(o0, acc0x0123, acc0x4567, nr);
+    storeRagged(o1, acc1x0123, acc1x4567, nr);
+    storeRagged(o2, acc2x0123, acc2x4567, nr);
+    storeRagged(o3, acc3x0123, acc3x4567, nr);
   }
 }
 
-/** Columns 0..nr-1 of one row of out = a[1, k] · panel w, K split four ways. */
-function kernel1x8(out: usize, a: usize, w: usize, k: i32, nr: i32): void {
-  let accAx0123 = v128.load(w);
-  let accAx4567 = v128.load(w, 16);
-  let accBx0123 = f32x4.splat(0);
-  let accBx4567 = accBx0123;
-  let accCx0123 = accBx0123;
-  let accCx4567 = accBx0123;
-  let accDx0123 = accBx0123;
-  let accDx4567 = accBx0123;
-  w += NR << 2;
-  const end4 = a + (<usize>(k & ~3) << 2);
-  while (a < end4) {
-    const xA = v128.load32_splat(a);
-    accAx0123 = madd(xA, v128.load(w), accAx0123);
-    accAx4567 = madd(xA, v128.load(w, 16), accAx4567);
-    const xB = v128.load32_splat(a, 4);
-    accBx0123 = madd(xB, v128.load(w, 32), accBx0123);
-    accBx4567 = madd(xB, v128.load(w, 48), accBx4567);
-    const xC = v128.load32_splat(a, 8);
-    accCx0123 = madd(xC, v128.load(w, 64), accCx0123);
-    accCx4567 = madd(xC, v128.load(w, 80), accCx4567);
-    const xD = v128.load32_splat(a, 12);
-    accDx0123 = madd(xD, v128.load(w, 96), accDx0123);
-    accDx4567 = madd(xD, v128.load(w, 112), accDx4567);
-    a += 16;
-    w += 4 * NR << 2;
-  }
-  const end = end4 + (<usize>(k & 3) << 2);
-  while (a < end) {
-    const xA = v128.load32_splat(a);
-    accAx0123 = madd(xA, v128.load(w), accAx0123);
-    accAx4567 = madd(xA, v128.load(w, 16), accAx4567);
+/** Rows 0..1 of out, columns 0..15 = a[2, k] · the two panels at w and w + panelB. Strides in bytes. */
+function kernel2x16(out: usize, ldoB: usize, a: usize, ldaB: usize, w: usize, panelB: usize, k: i32): void {
+  let a0 = a;
+  let a1 = a0 + ldaB;
+  let w0 = w;
+  let w1 = w0 + panelB;
+  let acc0x0123 = v128.load(w0);
+  let acc0x4567 = v128.load(w0, 16);
+  let acc0x89AB = v128.load(w1);
+  let acc0xCDEF = v128.load(w1, 16);
+  let acc1x0123 = acc0x0123;
+  let acc1x4567 = acc0x4567;
+  let acc1x89AB = acc0x89AB;
+  let acc1xCDEF = acc0xCDEF;
+  w0 += NR << 2;
+  w1 += NR << 2;
+  const end = a0 + (<usize>k << 2);
+  do {
+    const b0123 = v128.load(w0);
+    const b4567 = v128.load(w0, 16);
+    const b89AB = v128.load(w1);
+    const bCDEF = v128.load(w1, 16);
+    const x0 = v128.load32_splat(a0);
+    acc0x0123 = madd(x0, b0123, acc0x0123);
+    acc0x4567 = madd(x0, b4567, acc0x4567);
+    acc0x89AB = madd(x0, b89AB, acc0x89AB);
+    acc0xCDEF = madd(x0, bCDEF, acc0xCDEF);
+    const x1 = v128.load32_splat(a1);
+    acc1x0123 = madd(x1, b0123, acc1x0123);
+    acc1x4567 = madd(x1, b4567, acc1x4567);
+    acc1x89AB = madd(x1, b89AB, acc1x89AB);
+    acc1xCDEF = madd(x1, bCDEF, acc1xCDEF);
+    a0 += 4;
+    a1 += 4;
+    w0 += NR << 2;
+    w1 += NR << 2;
+  } while (a0 < end);
+  const o1 = out + ldoB;
+  v128.store(out, acc0x0123);
+  v128.store(out, acc0x4567, 16);
+  v128.store(out, acc0x89AB, 32);
+  v128.store(out, acc0xCDEF, 48);
+  v128.store(o1, acc1x0123);
+  v128.store(o1, acc1x4567, 16);
+  v128.store(o1, acc1x89AB, 32);
+  v128.store(o1, acc1xCDEF, 48);
+}
+
+/** out[0..32) = a[k] · the four panels at w, w + panelB, ... (column 8p + j: column j of panel p). */
+function kernel1x32(out: usize, a: usize, w: usize, panelB: usize, k: i32): void {
+  let w0 = w;
+  let w1 = w0 + panelB;
+  let w2 = w1 + panelB;
+  let w3 = w2 + panelB;
+  let acc0x0123 = v128.load(w0);
+  let acc0x4567 = v128.load(w0, 16);
+  let acc1x0123 = v128.load(w1);
+  let acc1x4567 = v128.load(w1, 16);
+  let acc2x0123 = v128.load(w2);
+  let acc2x4567 = v128.load(w2, 16);
+  let acc3x0123 = v128.load(w3);
+  let acc3x4567 = v128.load(w3, 16);
+  w0 += NR << 2;
+  w1 += NR << 2;
+  w2 += NR << 2;
+  w3 += NR << 2;
+  const end = a + (<usize>k << 2);
+  do {
+    const x = v128.load32_splat(a);
+    acc0x0123 = madd(x, v128.load(w0), acc0x0123);
+    acc0x4567 = madd(x, v128.load(w0, 16), acc0x4567);
+    acc1x0123 = madd(x, v128.load(w1), acc1x0123);
+    acc1x4567 = madd(x, v128.load(w1, 16), acc1x4567);
+    acc2x0123 = madd(x, v128.load(w2), acc2x0123);
+    acc2x4567 = madd(x, v128.load(w2, 16), acc2x4567);
+    acc3x0123 = madd(x, v128.load(w3), acc3x0123);
+    acc3x4567 = madd(x, v128.load(w3, 16), acc3x4567);
     a += 4;
-    w += NR << 2;
-  }
-  const lo = f32x4.add(f32x4.add(accAx0123, accBx0123), f32x4.add(accCx0123, accDx0123));
-  const hi = f32x4.add(f32x4.add(accAx4567, accBx4567), f32x4.add(accCx4567, accDx4567));
-  if (nr == NR) {
-    v128.store(out, lo);
-    v128.store(out, hi, 16);
-  } else {
-    storeRagged(out, lo, hi, nr);
-  }
+    w0 += NR << 2;
+    w1 += NR << 2;
+    w2 += NR << 2;
+    w3 += NR << 2;
+  } while (a < end);
+  v128.store(out, acc0x0123);
+  v128.store(out, acc0x4567, 16);
+  v128.store(out, acc1x0123, 32);
+  v128.store(out, acc1x4567, 48);
+  v128.store(out, acc2x0123, 64);
+  v128.store(out, acc2x4567, 80);
+  v128.store(out, acc3x0123, 96);
+  v128.store(out, acc3x4567, 112);
 }
 
 /** Stores the first nr (< 8) of the 8 floats lo | hi at out, touching nothing after them. */
@@ -186,11 +278,11 @@ function kernel1x8(out: usize, a: usize, w: usize, k: i32, nr: i32): void {
   if (nr & 1) v128.store32_lane(out, lo, 0);
 }
 
-/** Applies the activation in place to rows 0..m-1, columns 0..nr-1 (nr <= 8) of out. */
-function activate(out: usize, ldoB: usize, m: i32, nr: i32, act: i32): void {
+/** Applies the activation in place to rows 0..m-1, columns 0..cols-1 of out (stride ldoB bytes). */
+function activate(out: usize, ldoB: usize, m: i32, cols: i32, act: i32): void {
   for (let i = 0; i < m; i++) {
     let p = out;
-    let c = nr;
+    let c = cols;
     for (; c >= 4; c -= 4) {
       v128.store(p, act4(v128.load(p), act));
       p += 16;
@@ -203,8 +295,8 @@ function activate(out: usize, ldoB: usize, m: i32, nr: i32, act: i32): void {
   }
 }
 
-/** ReLU (act 1) or GELU (act 2) of four lanes. */
+/** ReLU (act 1) or GELU (act 2) of four lanes. ReLU keeps NaN, as max(x, 0) does in PyTorch. */
 // @ts-ignore: decorator
 @inline function act4(v: v128, act: i32): v128 {
-  return act == 1 ? f32x4.max(v, f32x4.splat(0)) : gelu4(v);
+  return act == 1 ? f32x4.pmax(v, f32x4.splat(0)) : gelu4(v);
 }

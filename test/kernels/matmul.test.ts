@@ -108,10 +108,21 @@ describe('matmul', () => {
     for (const m of ODD_SIZES) for (const k of ODD_SIZES) for (const n of ODD_SIZES) check({ m, k, n }, seed++);
   });
 
+  it('takes every count of rows left over by 4-row blocks, in whole and ragged groups of 32 columns', () => {
+    // ODD_SIZES has no m = 2 (mod 4); m = 1 and 2 (mod 4) have kernels of their own when n
+    // fills groups of 32 columns, and share the 4-row kernel otherwise.
+    let seed = 5_000;
+    for (const m of [2, 4, 6, 10, 14, 18]) {
+      for (const n of [...ODD_SIZES, 32, 64, 96, 100]) {
+        for (const k of [1, 2, 7, 33]) check({ m, k, n }, seed++);
+      }
+    }
+  });
+
   it('reads strided rows of a and writes a strided out slice, touching nothing around it', () => {
     let seed = 10_000;
-    for (const m of ODD_SIZES) {
-      for (const n of ODD_SIZES) {
+    for (const m of [...ODD_SIZES, 2, 6]) {
+      for (const n of [...ODD_SIZES, 32, 64]) {
         for (const k of [1, 6, 33]) check({ m, k, n, lda: k + 3, ldo: n + 5 }, seed++);
       }
     }
@@ -146,6 +157,8 @@ describe('matmul', () => {
       { m: 3, k: 64, n: 1000 }, { m: 17, k: 512, n: 2048, act: ACTS.gelu }, { m: 1, k: 2048, n: 512 },
       // q, k, v of one decoded token: row slices of in_proj_weight [3·512, 512] into a [1, 3·512] row.
       { m: 1, k: 512, n: 512, ldw: 512, ldo: 1536 },
+      // More rows than fit one chunk of a in L2 (128 rows at k = 2048), the last chunk ragged.
+      { m: 131, k: 2048, n: 20, act: ACTS.relu },
     ];
     let seed = 40_000;
     for (const c of shapes) check(c, seed++);
