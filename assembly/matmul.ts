@@ -35,20 +35,47 @@ export function packedSize(n: i32, k: i32): i32 {
 
 /** Packs W [n, k] (row stride ldw) and bias [n] (0: none) into the panel layout above. */
 export function pack(packed: usize, w: usize, bias: usize, n: i32, k: i32, ldw: i32): void {
+  const ldwB = <usize>ldw << 2;
   let dst = packed;
   for (let j0 = 0; j0 < n; j0 += NR) {
     const nr = min(NR, n - j0);
+    const rows = w + <usize>j0 * ldwB; // W[j0 .. j0+nr, :]
     for (let j = 0; j < NR; j++) {
-      store<f32>(dst + (j << 2), bias != 0 && j < nr ? load<f32>(bias + ((j0 + j) << 2)) : 0);
+      store<f32>(dst + (j << 2), bias != 0 && j < nr ? load<f32>(bias + (<usize>(j0 + j) << 2)) : 0);
     }
     dst += NR << 2;
-    for (let kk = 0; kk < k; kk++) {
+    let kk = 0;
+    if (nr == NR) {
+      for (; kk + 4 <= k; kk += 4) {
+        transpose8x4(dst, rows + (<usize>kk << 2), ldwB);
+        dst += 4 * NR << 2;
+      }
+    }
+    for (; kk < k; kk++) {
       for (let j = 0; j < NR; j++) {
-        const src = w + ((<usize>(j0 + j) * ldw + kk) << 2);
-        store<f32>(dst + (j << 2), j < nr ? load<f32>(src) : 0);
+        store<f32>(dst + (j << 2), j < nr ? load<f32>(rows + <usize>j * ldwB + (<usize>kk << 2)) : 0);
       }
       dst += NR << 2;
     }
+  }
+}
+
+/** dst[4, 8] = the transpose of src[8, 4] (row stride ldB bytes): four packed K rows of a panel. */
+function transpose8x4(dst: usize, src: usize, ldB: usize): void {
+  for (let half: usize = 0; half < 32; half += 16) {
+    const r0 = v128.load(src);
+    const r1 = v128.load(src + ldB);
+    const r2 = v128.load(src + 2 * ldB);
+    const r3 = v128.load(src + 3 * ldB);
+    const r01lo = v128.shuffle<f32>(r0, r1, 0, 4, 1, 5); // r0[0] r1[0] r0[1] r1[1]
+    const r23lo = v128.shuffle<f32>(r2, r3, 0, 4, 1, 5);
+    const r01hi = v128.shuffle<f32>(r0, r1, 2, 6, 3, 7); // r0[2] r1[2] r0[3] r1[3]
+    const r23hi = v128.shuffle<f32>(r2, r3, 2, 6, 3, 7);
+    v128.store(dst + half, v128.shuffle<i64>(r01lo, r23lo, 0, 2)); // column 0 of r0..r3
+    v128.store(dst + half, v128.shuffle<i64>(r01lo, r23lo, 1, 3), 32);
+    v128.store(dst + half, v128.shuffle<i64>(r01hi, r23hi, 0, 2), 64);
+    v128.store(dst + half, v128.shuffle<i64>(r01hi, r23hi, 1, 3), 96);
+    src += 4 * ldB;
   }
 }
 
