@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { WasmformerError } from '../../dist/errors.js';
 import type { Act, Packed, Region, Runtime } from '../../dist/runtime/index.js';
-import { ODD_SIZES, rng, runtime } from '../helpers.js';
+import { expectClose, ODD_SIZES, rng, runtime } from '../helpers.js';
 import { ACTS, matmulRef } from '../reference/matmul.js';
 
 /** One call: sizes, strides (default dense), bias or not, activation. */
@@ -185,7 +185,7 @@ describe('matmul', () => {
   it('reads nothing past the last row of a or the last panel of the weights', () => {
     // Each operand in turn ends exactly where the memory ends: a read past it traps.
     const rand = rng(60_000);
-    for (const [m, k, n] of [[1, 5, 3], [1, 33, 17], [3, 7, 9], [6, 9, 1], [9, 64, 8]]) {
+    for (const [m, k, n] of [[1, 5, 3], [1, 33, 17], [1, 7, 64], [2, 5, 32], [3, 7, 9], [6, 9, 1], [9, 64, 8], [6, 3, 40]]) {
       for (const last of ['a', 'packed'] as const) {
         const mark = rt.arena.mark();
         const wData = strided(rand, n, k, k);
@@ -193,29 +193,24 @@ describe('matmul', () => {
         const w = regionOf(wData, 'w');
         const out = rt.arena.alloc(m * n, 'out');
         const size = rt.kernels.raw.packedSize(n, k);
-        const need = last === 'a' ? m * k : size;
-        const len = Math.ceil(need / 4) * 4; // whole 16-byte units, so the region ends on the memory's end
+        const other = last === 'a' ? rt.arena.alloc(size, 'packed') : regionOf(aData, 'a');
+        // The last region: whole 16-byte units, after a filler that reaches the end of the memory.
+        const len = Math.ceil((last === 'a' ? m * k : size) / 4) * 4;
         rt.arena.reserve(rt.arena.used + 4 * len);
         rt.arena.alloc((rt.memory.buffer.byteLength - rt.arena.used) / 4 - len, 'filler');
         const end = rt.arena.alloc(len, last);
         expect(end.ptr + 4 * len).toBe(rt.memory.buffer.byteLength);
-        let a: Region;
-        let aAt = 0;
-        let packed: Packed;
-        if (last === 'a') {
-          a = end;
-          aAt = len - m * k;
-          rt.arena.view(a).set(aData, aAt);
-          packed = rt.kernels.pack(w, 0, null, n, k, k, 'packed');
-        } else {
-          a = regionOf(aData, 'a');
-          rt.kernels.raw.pack(end.ptr + 4 * (len - size), w.ptr, 0, n, k, k);
-          packed = { region: { ...end, ptr: end.ptr + 4 * (len - size), length: size }, n, k };
-        }
+
+        const a = last === 'a' ? end : other;
+        const aAt = last === 'a' ? len - m * k : 0;
+        rt.arena.view(a).set(aData, aAt);
+        const region = last === 'a' ? other : { ...end, ptr: end.ptr + 4 * (len - size), length: size };
+        rt.kernels.raw.pack(region.ptr, w.ptr, 0, n, k, k);
+        const packed: Packed = { region, n, k };
         rt.kernels.matmul(out, 0, a, aAt, packed, m, k, n);
+
         const want = matmulRef(aData, wData, null, m, k, n, k, k, ACTS.none);
-        const tol = tolerance(k, aData, wData, null);
-        rt.arena.view(out).forEach((x, i) => expect(Math.abs(x - want[i])).toBeLessThanOrEqual(tol));
+        expectClose(rt.arena.view(out), want, tolerance(k, aData, wData, null));
         rt.arena.reset(mark);
       }
     }
