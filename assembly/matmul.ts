@@ -10,9 +10,10 @@
 // their stores are ragged.
 //
 // Kernels. V8 (TurboFan) allocates 15 xmm registers and issues a basic block's loads before its
-// arithmetic, so a kernel holds 8 accumulators and loads at most ~7 vectors per K step; it gains
-// nothing from unrolling K (measured). Each kernel keeps 8 independent accumulator chains, enough
-// to hide the 4-cycle latency of the multiply-add at 2 per cycle.
+// arithmetic, so each kernel holds 8 accumulators and loads few vectors per K step (6; 9 in
+// kernel1x32, which costs a spill that hides behind its memory-bound stream); unrolling K by hand
+// only added spills (measured). 8 independent accumulator chains hide the 4-cycle latency of the
+// multiply-add at 2 per cycle.
 // - kernel4x8: 4 rows of a x one panel (4 broadcasts + 2 loads per K step). Fewer than 4 rows
 //   repeat the last one, whose stores then rewrite the same values (as XNNPACK does).
 // - kernel2x16, kernel1x32: 2 rows x two panels and 1 row x four panels, for the rows left over
