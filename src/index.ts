@@ -3,5 +3,6 @@ export { WasmformerError, type ErrorCode } from './errors.js';
 export type { ModelConfig } from './io/config.js';
 export type { ModelSource } from './io/index.js';
 export { loadModel, type LoadOptions } from './model/load.js';
+export { AttentionMaps } from './model/attention-maps.js';
 export { Model, type GenerateOptions } from './model/model.js';
 export { supportedBuilds, type Build } from './runtime/index.js';

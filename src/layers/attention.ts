@@ -1,3 +1,4 @@
+import type { AttentionMaps } from '../model/attention-maps.js';
 import type { Kernels, Region } from '../runtime/index.js';
 import type { Linear } from './linear.js';
 
@@ -57,6 +58,11 @@ export class MultiHeadAttention {
   remember(kv: KV, memory: Region, len: number): void {
     this.wk.forward(kv.k, 0, memory, 0, len);
     this.wv.forward(kv.v, 0, memory, 0, len);
+  }
+
+  /** Hands the weights of the last call, for one query over keyLen keys, to maps. */
+  record(maps: AttentionMaps, kind: 'self' | 'cross', layer: number, keyLen: number): void {
+    maps.record(kind, layer, this.kernels.arena.f32(), this.scratch.probs.ptr >> 2, keyLen);
   }
 
   /** out = out_proj(concat_h softmax(q_h k_h^T / sqrt(d_k) + masks) v_h). */

@@ -2,6 +2,7 @@ import type { KV, MultiHeadAttention } from '../layers/attention.js';
 import type { FeedForward } from '../layers/feedforward.js';
 import type { Residual } from '../layers/norm.js';
 import type { Region } from '../runtime/index.js';
+import type { AttentionMaps } from './attention-maps.js';
 
 /**
  * One decoder layer: masked self-attention over the target so far, cross-attention over the
@@ -9,6 +10,7 @@ import type { Region } from '../runtime/index.js';
  */
 export class DecoderLayer {
   constructor(
+    readonly index: number,
     readonly selfAttn: MultiHeadAttention,
     readonly multiheadAttn: MultiHeadAttention, // cross-attention
     readonly feedForward: FeedForward,
@@ -25,12 +27,14 @@ export class DecoderLayer {
     this.multiheadAttn.remember(this.memoryKV, memory, memoryLen);
   }
 
-  /** x[rows, dModel] in place, for target positions pos..pos+rows. */
-  forward(x: Region, rows: number, pos: number, memoryLen: number, memoryMask: Region | null): void {
+  /** x[rows, dModel] in place, for target positions pos..pos+rows; maps (one row only) records the weights. */
+  forward(x: Region, rows: number, pos: number, memoryLen: number, memoryMask: Region | null, maps: AttentionMaps | null): void {
     const y = this.y;
     this.selfAttn.self(y, this.norm1.input(x, rows), rows, this.cache, pos, true, null);
+    if (maps) this.selfAttn.record(maps, 'self', this.index, pos + 1);
     this.norm1.add(x, y, rows);
     this.multiheadAttn.cross(y, this.norm2.input(x, rows), rows, this.memoryKV, memoryLen, memoryMask);
+    if (maps) this.multiheadAttn.record(maps, 'cross', this.index, memoryLen);
     this.norm2.add(x, y, rows);
     this.feedForward.forward(y, this.norm3.input(x, rows), rows);
     this.norm3.add(x, y, rows);

@@ -33,7 +33,7 @@ export function buildTransformer(rt: Runtime, checked: CheckedModel): Transforme
   const decoderLayers = range(c.numDecoderLayers, (i) => {
     const p = `transformer.decoder.layers.${i}`;
     return new DecoderLayer(
-      b.attention(`${p}.self_attn`, state), b.attention(`${p}.multihead_attn`, state), b.feedForward(p, state),
+      i, b.attention(`${p}.self_attn`, state), b.attention(`${p}.multihead_attn`, state), b.feedForward(p, state),
       b.residual(`${p}.norm1`, state), b.residual(`${p}.norm2`, state), b.residual(`${p}.norm3`, state),
       b.kv(`decoder layer ${i} self-attention cache`), b.kv(`decoder layer ${i} memory`), state.y,
     );

@@ -1,6 +1,7 @@
 import { WasmformerError } from '../errors.js';
 import type { ModelConfig } from '../io/config.js';
 import type { Build, Runtime } from '../runtime/index.js';
+import { AttentionMaps } from './attention-maps.js';
 import type { Transformer } from './transformer.js';
 
 /** Options of greedy decoding. */
@@ -9,6 +10,8 @@ export interface GenerateOptions {
   maxNewTokens?: number;
   /** Called with each new id as soon as it exists (its index in the result second). */
   onToken?: (id: number, index: number) => void;
+  /** Records the decoder's attention weights here, step by step (off, and free, by default). */
+  attention?: AttentionMaps;
 }
 
 /**
@@ -94,9 +97,11 @@ export class Model {
   /** Greedy decoding as a stream: `for await (const id of model.stream(srcIds))`. */
   async *stream(srcIds: ArrayLike<number>, options: GenerateOptions = {}): AsyncGenerator<number> {
     const limit = this.start(srcIds, options);
+    const maps = options.attention ?? null;
+    maps?.begin(this.config, srcIds.length);
     let token = this.config.bosId;
     for (let pos = 0; pos < limit; pos++) {
-      token = this.next(token, pos);
+      token = this.next(token, pos, maps);
       if (token === this.config.eosId) return;
       options.onToken?.(token, pos);
       yield token;
@@ -111,6 +116,9 @@ export class Model {
   /** Checks the options and encodes the source; returns the token limit. */
   private start(srcIds: ArrayLike<number>, options: GenerateOptions): number {
     const limit = options.maxNewTokens ?? this.config.maxLen;
+    if (options.attention !== undefined && !(options.attention instanceof AttentionMaps)) {
+      throw new WasmformerError('BAD_ARGUMENT', 'attention must be an AttentionMaps (new AttentionMaps())');
+    }
     if (!Number.isInteger(limit) || limit < 0 || limit > this.config.maxLen) {
       throw new WasmformerError(
         'BAD_ARGUMENT',
@@ -122,12 +130,13 @@ export class Model {
   }
 
   /** The greedy choice after feeding `token` at `pos`: the argmax of its logits. */
-  private next(token: number, pos: number): number {
-    this.step(token, pos);
+  private next(token: number, pos: number, maps: AttentionMaps | null): number {
+    this.step(token, pos, maps);
+    if (maps) maps.steps++;
     return this.runtime().kernels.argmax(this.net.state.logits, 0, this.config.tgtVocabSize);
   }
 
-  private step(token: number, pos: number): void {
+  private step(token: number, pos: number, maps: AttentionMaps | null = null): void {
     const c = this.config;
     if (!this.encoded) throw new WasmformerError('BAD_ARGUMENT', 'decodeStep: call encode(srcIds) first');
     if (!Number.isInteger(pos) || pos < 0 || pos > this.decoded || pos >= c.maxLen) {
@@ -138,7 +147,7 @@ export class Model {
     }
     checkId(token, c.tgtVocabSize, 'target', 0);
     this.runtime().arena.i32()[this.net.state.tgtIds.ptr >> 2] = token;
-    this.net.decode(1, pos, 1);
+    this.net.decode(1, pos, 1, maps);
     this.decoded = pos + 1;
   }
 

@@ -3,6 +3,7 @@ import type { Embedding } from '../layers/embedding.js';
 import type { Linear } from '../layers/linear.js';
 import type { LayerNorm } from '../layers/norm.js';
 import type { Region } from '../runtime/index.js';
+import type { AttentionMaps } from './attention-maps.js';
 import type { DecoderLayer } from './decoder.js';
 import type { EncoderLayer } from './encoder.js';
 import type { RunState } from './state.js';
@@ -46,13 +47,14 @@ export class Transformer {
   /**
    * Decodes state.tgtIds[0, rows) at target positions pos..pos+rows (positions before pos are
    * in the caches) and writes the logits of the last `logitRows` of them to state.logits.
+   * With maps (one row at a time), every decoder layer's attention weights are recorded.
    */
-  decode(rows: number, pos: number, logitRows: number): void {
+  decode(rows: number, pos: number, logitRows: number, maps: AttentionMaps | null = null): void {
     const { x, tgtIds, logits } = this.state;
     // Output embedding * sqrt(d_model) + positional encoding
     this.tgtTokEmb.forward(x, tgtIds, rows, pos);
     // N x (masked self-attention, cross-attention over memory, feed-forward)
-    for (const layer of this.decoderLayers) layer.forward(x, rows, pos, this.memoryLen, this.memoryMask);
+    for (const layer of this.decoderLayers) layer.forward(x, rows, pos, this.memoryLen, this.memoryMask, maps);
     this.decoderNorm?.forward(x, null, x, null, rows);
     // Linear (the generator): logits over the target vocabulary
     this.generator.forward(logits, 0, x, rows - logitRows, logitRows);

@@ -72,6 +72,12 @@ export class Kernels {
     positive('matmul', { m });
     span('matmul', 'a', a, aAt, m, w.k, lda);
     span('matmul', 'out', out, outAt, m, w.n, ldo);
+    if (out === a || out === w.region) {
+      throw new WasmformerError('BAD_ARGUMENT', `matmul: out (${out.label}) must not be its own input`);
+    }
+    if (act !== Act.None && act !== Act.Relu && act !== Act.Gelu) {
+      throw new WasmformerError('BAD_ARGUMENT', `matmul: act must be 0 (none), 1 (ReLU) or 2 (GELU), got ${act}`);
+    }
     this.raw.matmul(addr(out, outAt), addr(a, aAt), w.region.ptr, m, w.k, w.n, lda, ldo, act);
   }
 

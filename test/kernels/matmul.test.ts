@@ -247,6 +247,8 @@ describe('Kernels.pack and Kernels.matmul', () => {
     for (const [o, oAt, x, xAt, m, lda, ldo] of calls) {
       expect(() => rt.kernels.matmul(o, oAt, x, xAt, packed, m, lda, ldo)).toThrow(WasmformerError);
     }
+    expect(() => rt.kernels.matmul(a, 0, a, 0, packed, 1, 4, 6)).toThrow(/must not be its own input/);
+    expect(() => rt.kernels.matmul(out, 0, a, 0, packed, 3, 4, 6, 3 as Act)).toThrow(/act must be/);
     expect(rt.arena.view(out).every((x) => x === GUARD)).toBe(true);
     expect(() => rt.kernels.matmul(out, 0, a, 0, packed, 3, 4, 6)).not.toThrow();
     rt.arena.reset(mark);
