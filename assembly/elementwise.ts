@@ -22,7 +22,7 @@ export function relu(out: usize, x: usize, n: i32): void {
   let i = 0;
   for (; i + 4 <= n; i += 4) {
     const o = <usize>i << 2;
-    v128.store(out + o, f32x4.max(v128.load(x + o), zero));
+    v128.store(out + o, f32x4.pmax(v128.load(x + o), zero)); // one instruction, keeps NaN
   }
   for (; i < n; i++) {
     const o = <usize>i << 2;
@@ -46,6 +46,13 @@ export function add(out: usize, a: usize, b: usize, n: i32): void {
 /** out[n] = e^x[n]; out may be x. */
 export function vexp(out: usize, x: usize, n: i32): void {
   let i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const o = <usize>i << 2;
+    const a = exp4(v128.load(x + o));
+    const b = exp4(v128.load(x + o, 16));
+    v128.store(out + o, a);
+    v128.store(out + o, b, 16);
+  }
   for (; i + 4 <= n; i += 4) {
     const o = <usize>i << 2;
     v128.store(out + o, exp4(v128.load(x + o)));
