@@ -46,13 +46,6 @@ export function add(out: usize, a: usize, b: usize, n: i32): void {
 /** out[n] = e^x[n]; out may be x. */
 export function vexp(out: usize, x: usize, n: i32): void {
   let i = 0;
-  for (; i + 8 <= n; i += 8) {
-    const o = <usize>i << 2;
-    const a = exp4(v128.load(x + o));
-    const b = exp4(v128.load(x + o, 16));
-    v128.store(out + o, a);
-    v128.store(out + o, b, 16);
-  }
   for (; i + 4 <= n; i += 4) {
     const o = <usize>i << 2;
     v128.store(out + o, exp4(v128.load(x + o)));
