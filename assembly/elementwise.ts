@@ -16,17 +16,18 @@ export function gelu(out: usize, x: usize, n: i32): void {
   }
 }
 
-/** out[n] = max(x[n], 0) (NaN stays NaN); out may be x. */
+/** out[n] = max(x[n], 0) (NaN and -0 pass through); out may be x. */
 export function relu(out: usize, x: usize, n: i32): void {
   const zero = f32x4.splat(0);
   let i = 0;
   for (; i + 4 <= n; i += 4) {
     const o = <usize>i << 2;
-    v128.store(out + o, f32x4.pmax(v128.load(x + o), zero)); // one instruction, keeps NaN
+    v128.store(out + o, f32x4.pmax(v128.load(x + o), zero)); // x < 0 ? 0 : x, one instruction
   }
   for (; i < n; i++) {
     const o = <usize>i << 2;
-    store<f32>(out + o, max(load<f32>(x + o), 0));
+    const v = load<f32>(x + o);
+    store<f32>(out + o, v < 0 ? 0 : v);
   }
 }
 

@@ -2,10 +2,10 @@
 // with and without the residual and the stored sum, and every aliasing of out and sum with x or r.
 import { beforeAll, describe, expect, it } from 'vitest';
 import { WasmformerError } from '../../dist/errors.js';
-import type { Region, Runtime } from '../../dist/runtime/index.js';
+import type { Runtime } from '../../dist/runtime/index.js';
 import { layernorm } from '../reference/layernorm.js';
 import { expectClose, ODD_SIZES, randomRegion, rng, runtime } from '../helpers.js';
-import { GUARD } from './strided.js';
+import { expectGuarded, guarded } from './strided.js';
 
 // Outputs are O(1) · gamma + beta. The kernel's mean and variance are float32 sums over n <= 512
 // in eight partial sums (relative error ~1e-6 on rstd), then three roundings per output: the
@@ -29,41 +29,25 @@ interface Case {
   atol?: number;
 }
 
-/** A region of length + 2 with guards at both ends; returns the region of the inner length. */
-function guarded(data: Float32Array, label: string): Region {
-  const outer = rt.arena.alloc(data.length + 8, label);
-  const view = rt.arena.view(outer);
-  view.fill(GUARD);
-  const region = { ptr: outer.ptr + 16, length: data.length, label };
-  rt.arena.view(region).set(data);
-  return region;
-}
-
-function expectGuarded(region: Region): void {
-  const f32 = rt.arena.f32();
-  const base = region.ptr >> 2;
-  for (const e of [base - 4, base - 1, base + region.length, base + region.length + 3]) expect(f32[e]).toBe(GUARD);
-}
-
 function check(c: Case, seed: number): void {
   const rand = rng(seed);
   const mark = rt.arena.mark();
   const size = c.rows * c.n;
   const xData = Float32Array.from({ length: size }, () => rand(-2, 2) + (c.offset ?? 0));
   const rData = Float32Array.from({ length: size }, () => rand(-1, 1));
-  const x = guarded(xData, 'x');
-  const r = c.residual ? guarded(rData, 'r') : null;
+  const x = guarded(rt, xData, 'x');
+  const r = c.residual ? guarded(rt, rData, 'r') : null;
   const [gamma, gammaData] = randomRegion(rt, c.n, () => rand(0.5, 1.5), 'gamma');
   const [beta, betaData] = randomRegion(rt, c.n, () => rand(-0.5, 0.5), 'beta');
   const pick = (name: 'x' | 'r') => (name === 'x' ? x : r!);
-  const out = c.alias.includes('out=') ? pick(c.alias.includes('out=x') ? 'x' : 'r') : guarded(new Float32Array(size), 'out');
-  const sum = !c.stored ? null : c.alias.includes('sum=') ? pick(c.alias.includes('sum=x') ? 'x' : 'r') : guarded(new Float32Array(size), 'sum');
+  const out = c.alias.includes('out=') ? pick(c.alias.includes('out=x') ? 'x' : 'r') : guarded(rt, new Float32Array(size), 'out');
+  const sum = !c.stored ? null : c.alias.includes('sum=') ? pick(c.alias.includes('sum=x') ? 'x' : 'r') : guarded(rt, new Float32Array(size), 'sum');
   const eps = seed % 2 ? 1e-5 : 1e-6;
   rt.kernels.layernorm(out, sum, x, r, gamma, beta, c.rows, c.n, eps);
   const [want, v] = layernorm(xData, c.residual ? rData : null, gammaData, betaData, c.rows, c.n, eps);
   expectClose(rt.arena.view(out), want, c.atol ?? TOL, TOL);
   if (sum) expect(rt.arena.view(sum)).toEqual(v); // exactly fround(x + r)
-  for (const t of [x, r, out, sum]) if (t) expectGuarded(t);
+  for (const t of [x, r, out, sum]) if (t) expectGuarded(rt, t);
   if (!c.alias.includes('=x')) expect(rt.arena.view(x)).toEqual(xData); // inputs untouched
   if (r && !c.alias.includes('=r')) expect(rt.arena.view(r)).toEqual(rData);
   rt.arena.reset(mark);

@@ -41,3 +41,23 @@ export function expectGuards(rt: Runtime, s: Slice): void {
     if (!inside && view[e] !== GUARD) expect.fail(`element ${e} outside the slice was overwritten with ${view[e]}`);
   }
 }
+
+/** A region holding data, inside a larger one whose four floats on each side hold GUARD. */
+export function guarded(rt: Runtime, data: ArrayLike<number>, label: string): Region {
+  const outer = rt.arena.alloc(data.length + 8, label);
+  rt.arena.view(outer).fill(GUARD);
+  const region = { ptr: outer.ptr + 16, length: data.length, label };
+  rt.arena.view(region).set(data);
+  return region;
+}
+
+/** Asserts that the four floats on each side of a `guarded` region still hold GUARD. */
+export function expectGuarded(rt: Runtime, region: Region): void {
+  const f32 = rt.arena.f32();
+  const base = region.ptr >> 2;
+  for (let e = 1; e <= 4; e++) {
+    if (f32[base - e] !== GUARD || f32[base + region.length + e - 1] !== GUARD) {
+      expect.fail(`a guard around ${region.label} was overwritten`);
+    }
+  }
+}
