@@ -1,8 +1,7 @@
 // Row softmax with a scale, a causal mask and a key-padding mask, in place. Three passes over a
 // row that stays in L1: the max, then e^(t - max) stored with its sum, then the division.
-// The two main loops take eight floats at a time into two accumulators: the exp pass is
-// throughput-bound and the max pass latency-bound, and two independent chains halve the wait.
-import { exp4 } from './math';
+// The reductions keep several independent accumulators so that their latencies overlap.
+import { expNonPositive4 } from './math';
 import { hmax, hsum, madd } from './simd';
 
 /** In place over `rows` rows of x (stride ld): softmax(scale · x + masks); masked keys get 0. */
@@ -25,67 +24,81 @@ export function softmax(x: usize, rows: i32, cols: i32, ld: i32, scale: f32, cau
  */
 // @ts-ignore: decorator
 @inline export function softmaxRow(row: usize, cols: i32, visible: i32, scale: f32, keyMask: usize): void {
-  // A literal `masked` lets the optimizer drop the mask loads from the unmasked loops.
-  if (keyMask) normalize(row, cols, visible, scale, keyMask, true);
-  else normalize(row, cols, visible, scale, 0, false);
+  // Literal flags let the optimizer drop the mask loads and the scaling (scale 1: attention,
+  // which scales its scores) from the loops of each variant.
+  if (keyMask) {
+    if (scale == 1) normalize(row, cols, visible, 1, keyMask, true, false);
+    else normalize(row, cols, visible, scale, keyMask, true, true);
+  } else {
+    if (scale == 1) normalize(row, cols, visible, 1, 0, false, false);
+    else normalize(row, cols, visible, scale, 0, false, true);
+  }
 }
 
+/** softmaxRow for one variant: `masked` and `scaled` are literals at every call. */
 // @ts-ignore: decorator
-@inline function normalize(row: usize, cols: i32, visible: i32, scale: f32, mask: usize, masked: bool): void {
-  const top = rowMax(row, visible, scale, mask, masked);
+@inline function normalize(row: usize, cols: i32, visible: i32, scale: f32, mask: usize, masked: bool, scaled: bool): void {
+  const top = rowMax(row, visible, scale, mask, masked, scaled);
   if (top == -Infinity) {
     fill(row, cols, 0); // every key masked
     return;
   }
-  const sum = rowExp(row, visible, scale, -top, mask, masked);
+  const sum = rowExp(row, visible, scale, -top, mask, masked, scaled);
   rowScale(row, visible, 1 / sum);
   fill(row + (<usize>visible << 2), cols - visible, 0);
 }
 
 /** scale · x + mask (mask: -Infinity or 0), four lanes at byte offset o. */
 // @ts-ignore: decorator
-@inline function logits4(row: usize, o: usize, s: v128, mask: usize, masked: bool): v128 {
+@inline function logits4(row: usize, o: usize, s: v128, mask: usize, masked: bool, scaled: bool): v128 {
   const x = v128.load(row + o);
-  return masked ? madd(x, s, v128.load(mask + o)) : f32x4.mul(x, s);
+  if (!masked) return scaled ? f32x4.mul(x, s) : x;
+  return scaled ? madd(x, s, v128.load(mask + o)) : f32x4.add(x, v128.load(mask + o));
 }
 
 /** scale · x + mask - top, four lanes at byte offset o: the argument of exp. */
 // @ts-ignore: decorator
-@inline function shifted4(row: usize, o: usize, s: v128, negTop: v128, mask: usize, masked: bool): v128 {
-  return madd(v128.load(row + o), s, masked ? f32x4.add(v128.load(mask + o), negTop) : negTop);
+@inline function shifted4(row: usize, o: usize, s: v128, negTop: v128, mask: usize, masked: bool, scaled: bool): v128 {
+  const x = v128.load(row + o);
+  const bias = masked ? f32x4.add(v128.load(mask + o), negTop) : negTop;
+  return scaled ? madd(x, s, bias) : f32x4.add(x, bias);
 }
 
 /** scale · x + mask of one float at byte offset o. */
 // @ts-ignore: decorator
-@inline function logit1(row: usize, o: usize, scale: f32, mask: usize, masked: bool): f32 {
-  const t = load<f32>(row + o) * scale;
+@inline function logit1(row: usize, o: usize, scale: f32, mask: usize, masked: bool, scaled: bool): f32 {
+  const x = load<f32>(row + o);
+  const t = scaled ? x * scale : x;
   return masked ? t + load<f32>(mask + o) : t;
 }
 
 /** The largest logit of row[0, n): -Infinity when n = 0 or every key is masked. */
 // @ts-ignore: decorator
-@inline function rowMax(row: usize, n: i32, scale: f32, mask: usize, masked: bool): f32 {
+@inline function rowMax(row: usize, n: i32, scale: f32, mask: usize, masked: bool, scaled: bool): f32 {
+  // Four accumulators: a max waits on the previous one (latency 3-4 cycles), so one chain
+  // would run at a quarter of the load rate.
   const s = f32x4.splat(scale);
   let acc0 = f32x4.splat(-Infinity);
   let acc1 = acc0;
+  let acc2 = acc0;
+  let acc3 = acc0;
   let j = 0;
-  for (; j + 8 <= n; j += 8) {
+  for (; j + 16 <= n; j += 16) {
     const o = <usize>j << 2;
-    acc0 = f32x4.pmax(acc0, logits4(row, o, s, mask, masked));
-    acc1 = f32x4.pmax(acc1, logits4(row, o + 16, s, mask, masked));
+    acc0 = f32x4.pmax(acc0, logits4(row, o, s, mask, masked, scaled));
+    acc1 = f32x4.pmax(acc1, logits4(row, o + 16, s, mask, masked, scaled));
+    acc2 = f32x4.pmax(acc2, logits4(row, o + 32, s, mask, masked, scaled));
+    acc3 = f32x4.pmax(acc3, logits4(row, o + 48, s, mask, masked, scaled));
   }
-  if (j + 4 <= n) {
-    acc0 = f32x4.pmax(acc0, logits4(row, <usize>j << 2, s, mask, masked));
-    j += 4;
-  }
-  let top = hmax(f32x4.pmax(acc0, acc1));
-  for (; j < n; j++) top = max(top, logit1(row, <usize>j << 2, scale, mask, masked));
+  for (; j + 4 <= n; j += 4) acc0 = f32x4.pmax(acc0, logits4(row, <usize>j << 2, s, mask, masked, scaled));
+  let top = hmax(f32x4.pmax(f32x4.pmax(acc0, acc1), f32x4.pmax(acc2, acc3)));
+  for (; j < n; j++) top = max(top, logit1(row, <usize>j << 2, scale, mask, masked, scaled));
   return top;
 }
 
-/** row[j] = e^(logit_j - top) over j < n (exactly 0 where masked); returns their sum. */
+/** row[j] = e^(logit_j - top) over j < n (exactly 0 where masked, or below 2^-126); their sum. */
 // @ts-ignore: decorator
-@inline function rowExp(row: usize, n: i32, scale: f32, negTop: f32, mask: usize, masked: bool): f32 {
+@inline function rowExp(row: usize, n: i32, scale: f32, negTop: f32, mask: usize, masked: bool, scaled: bool): f32 {
   const s = f32x4.splat(scale);
   const shift = f32x4.splat(negTop);
   let sum0 = f32x4.splat(0);
@@ -93,8 +106,8 @@ export function softmax(x: usize, rows: i32, cols: i32, ld: i32, scale: f32, cau
   let j = 0;
   for (; j + 8 <= n; j += 8) {
     const o = <usize>j << 2;
-    const e0 = exp4(shifted4(row, o, s, shift, mask, masked));
-    const e1 = exp4(shifted4(row, o + 16, s, shift, mask, masked));
+    const e0 = expNonPositive4(shifted4(row, o, s, shift, mask, masked, scaled));
+    const e1 = expNonPositive4(shifted4(row, o + 16, s, shift, mask, masked, scaled));
     v128.store(row + o, e0);
     v128.store(row + o, e1, 16);
     sum0 = f32x4.add(sum0, e0);
@@ -102,7 +115,7 @@ export function softmax(x: usize, rows: i32, cols: i32, ld: i32, scale: f32, cau
   }
   if (j + 4 <= n) {
     const o = <usize>j << 2;
-    const e = exp4(shifted4(row, o, s, shift, mask, masked));
+    const e = expNonPositive4(shifted4(row, o, s, shift, mask, masked, scaled));
     v128.store(row + o, e);
     sum0 = f32x4.add(sum0, e);
     j += 4;
@@ -110,7 +123,7 @@ export function softmax(x: usize, rows: i32, cols: i32, ld: i32, scale: f32, cau
   let sum = hsum(f32x4.add(sum0, sum1));
   for (; j < n; j++) {
     const o = <usize>j << 2;
-    const e = f32x4.extract_lane(exp4(f32x4.splat(logit1(row, o, scale, mask, masked) + negTop)), 0);
+    const e = f32x4.extract_lane(expNonPositive4(f32x4.splat(logit1(row, o, scale, mask, masked, scaled) + negTop)), 0);
     store<f32>(row + o, e);
     sum += e;
   }

@@ -67,8 +67,11 @@ function check(c: Case, seed: number): void {
 
 describe('softmax', () => {
   it('matches the reference at every odd size, unmasked, with strided rows', () => {
+    // Scale 1 and any other scale run different loops (no multiply at all for 1).
     let seed = 1;
-    for (const rows of ODD_SIZES) for (const cols of ODD_SIZES) check({ rows, cols, scale: 0.125, causalOffset: -1, masked: 0 }, seed++);
+    for (const scale of [0.125, 1]) {
+      for (const rows of ODD_SIZES) for (const cols of ODD_SIZES) check({ rows, cols, scale, causalOffset: -1, masked: 0 }, seed++);
+    }
   });
 
   it('applies a non-power-of-two scale', () => {
@@ -86,7 +89,12 @@ describe('softmax', () => {
   it('zeroes padded keys exactly, alone and with the causal mask', () => {
     let seed = 300;
     for (const causalOffset of [-1, 0, 3]) {
-      for (const rows of [1, 5, 17]) for (const cols of ODD_SIZES) check({ rows, cols, scale: 0.125, causalOffset, masked: 0.3 }, seed++);
+      for (const rows of [1, 5, 17]) {
+        for (const cols of ODD_SIZES) {
+          check({ rows, cols, scale: 0.125, causalOffset, masked: 0.3 }, seed++);
+          check({ rows, cols, scale: 1, causalOffset, masked: 0.3 }, seed++);
+        }
+      }
     }
   });
 
@@ -110,6 +118,24 @@ describe('softmax', () => {
       check({ rows: 3, cols, scale: 1, causalOffset: -1, masked: 0, lo: 1e4 - 3, hi: 1e4 + 3 }, seed++);
       check({ rows: 3, cols, scale: 0.5, causalOffset: -1, masked: 0.2, lo: -1e4 - 3, hi: -1e4 + 3 }, seed++);
       check({ rows: 3, cols, scale: 1, causalOffset: 1, masked: 0, lo: -1e4, hi: 1e4 }, seed++);
+    }
+  });
+
+  it('computes e^t to 2e-7 relative down to 2^-126 and flushes below, in the SIMD body and the tail', () => {
+    // Rows [0, t, ..., t]: for t < -20 the sum is exactly 1 in float32, so every t entry is e^t
+    // as the kernel's exp computes it. Eight columns run the SIMD body, two the scalar tail.
+    const ts = Float32Array.from({ length: 20_001 }, (_, i) => -20 - (90 * i) / 20_000);
+    for (const cols of [2, 8]) {
+      for (const scale of [1, 0.5]) {
+        const x = slice(rt, ts.length, cols, cols, 0, (i, j) => (j === 0 ? 0 : ts[i] / scale));
+        rt.kernels.softmax(x.region, 0, ts.length, cols, cols, scale, -1, null);
+        const got = read(rt, x);
+        for (let i = 0; i < ts.length; i++) {
+          const want = Math.exp(ts[i]);
+          const e = got[i * cols + cols - 1];
+          if (want >= 2 ** -126 ? !(Math.abs(e - want) <= 2e-7 * want) : e !== 0) expect.fail(`e^${ts[i]}: got ${e}, want ${want}`);
+        }
+      }
     }
   });
 
