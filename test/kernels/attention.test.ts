@@ -147,6 +147,12 @@ describe('attention', () => {
     }
   });
 
+  it('covers every odd dk and sk, and every odd sq', () => {
+    let seed = 500;
+    for (const dk of ODD_SIZES) for (const sk of ODD_SIZES) check({ sq: 3, sk, nhead: 2, dk, causalOffset: -1, padded: 0, headStride: 'each' }, seed++);
+    for (const sq of ODD_SIZES) check({ sq, sk: 9, nhead: 2, dk: 7, causalOffset: -1, padded: 0.2, headStride: 'each' }, seed++);
+  });
+
   it('applies the causal mask: offset 0 for self-attention, k > 0 for a later query block', () => {
     let seed = 1000;
     for (const sk of ODD_SIZES) {
