@@ -78,7 +78,8 @@ const FLUSH: f32 = -87.33654;
 // all the rounding, so the absolute error stays at the float32 rounding of the result (no erf
 // near ±1 to cancel against 1). Φ(-a) = e^{-a²/2} S(a), S = P(a)/Q(a) (S is Mills' ratio over
 // sqrt(2π): smooth, 0.5 at 0, ~1/(a sqrt(2π)) for large a), relative error 3e-7 on [0, 12].
-const GELU_A: f32 = 14.5; // e^{-a²/2} is exactly 0 beyond: GELU(x) is exactly x or 0
+// e^{-a²/2} comes from expNonPositive4: 0 for a > 13.2, so GELU(x) is exactly x or 0 there.
+const GELU_A: f32 = 14.5; // keeps a⁴ in Q(a) finite for huge |x|
 const P0: f32 = 0.499999851;
 const P1: f32 = 0.357753605;
 const P2: f32 = 0.117124043;
@@ -92,7 +93,7 @@ const Q4: f32 = 0.0413173586;
 // @ts-ignore: decorator
 @inline export function gelu4(x: v128): v128 {
   const a = f32x4.pmin(f32x4.abs(x), f32x4.splat(GELU_A));
-  const gauss = exp4(f32x4.mul(f32x4.mul(a, a), f32x4.splat(-0.5)));
+  const gauss = expNonPositive4(f32x4.mul(f32x4.mul(a, a), f32x4.splat(-0.5)));
   let p = madd(f32x4.splat(P3), a, f32x4.splat(P2));
   p = madd(p, a, f32x4.splat(P1));
   p = madd(p, a, f32x4.splat(P0));
