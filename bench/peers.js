@@ -20,8 +20,7 @@ import { constants, gzipSync } from 'node:zlib';
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const MODELS = join(ROOT, 'bench', 'models');
 const DIST = join(ROOT, 'dist');
-const OURS = 'wasmformer';
-const PEER_NAMES = [OURS, 'onnxruntime-web', 'onnxruntime-node'];
+const ORT_PEERS = ['onnxruntime-web', 'onnxruntime-node'];
 const MiB = 2 ** 20;
 
 /** Flags of this suite (node:util parseArgs specs), also used by bench/index.js. */
@@ -52,9 +51,18 @@ export const columns = [
 // A peer is { encode(srcIds), step(token, pos) -> logits Float32Array [tgt_vocab], dispose() };
 // encode also computes every decoder layer's cross-attention K and V; step(token, pos) feeds
 // `token` at position `pos` and returns the logits of the next token.
+// Ours is one peer per kernel build: wasmformer-simd, wasmformer-relaxed.
 
-const LOADERS = {
-  [OURS]: loadWasmformer,
+const ours = (build) => `wasmformer-${build}`;
+const buildOf = (peer) => (peer.startsWith('wasmformer-') ? peer.slice('wasmformer-'.length) : null);
+
+/** Loads `peer` on the model in `dir`. */
+function loadPeer(peer, dir, config) {
+  const build = buildOf(peer);
+  return build ? loadWasmformer(dir, build) : ORT_LOADERS[peer](dir, config);
+}
+
+const ORT_LOADERS = {
   'onnxruntime-web': async (dir, config) => {
     const ort = await import('onnxruntime-web');
     // Single-threaded (no worker), fixed-width SIMD build, its .wasm/.mjs taken from the
@@ -72,18 +80,31 @@ const LOADERS = {
   },
 };
 
-/** wasmformer from this package's build: dist/index.js. */
-async function loadWasmformer(dir) {
-  const entry = join(DIST, 'index.js');
-  if (!existsSync(entry)) throw new Error('not available: dist/index.js missing (npm run build)');
-  const api = await import(pathToFileURL(entry).href);
+/** wasmformer from this package's build (dist/index.js), running kernel build `build`. */
+async function loadWasmformer(dir, build) {
+  const api = await importDist('index.js');
   if (typeof api.loadModel !== 'function') throw new Error('not available: dist/index.js has no loadModel yet');
-  const model = await api.loadModel(dir);
+  const model = await api.loadModel(dir, { build });
   return {
     encode: (srcIds) => model.encode(srcIds),
     step: (token, pos) => model.decodeStep(token, pos),
     dispose: () => model.dispose(),
   };
+}
+
+async function importDist(file) {
+  const entry = join(DIST, file);
+  if (!existsSync(entry)) throw new Error(`not available: dist/${file} missing (npm run build)`);
+  return import(pathToFileURL(entry).href);
+}
+
+/** Our builds this engine runs, simd (the baseline) first; just simd when dist is not built. */
+async function ourBuilds() {
+  try {
+    return (await importDist('runtime/index.js')).supportedBuilds().reverse();
+  } catch {
+    return ['simd'];
+  }
 }
 
 /** onnxruntime over the three exported graphs; the KV cache goes in and out of every step. */
@@ -177,13 +198,13 @@ function readShape(shape) {
 // ------------------------------------------------------------------ speed, in one process
 
 /** Speed rows of one shape: every available peer, warm-up then `reps` rotating runs. */
-async function benchSpeed(shape, reps, log) {
+async function benchSpeed(shape, peerNames, reps, log) {
   const { dir, config, ref, refLogits } = readShape(shape);
   const peers = [];
   const rows = [];
-  for (const peer of PEER_NAMES) {
+  for (const peer of peerNames) {
     try {
-      peers.push({ peer, impl: await LOADERS[peer](dir, config), runs: [], idsMatch: true, maxDiff: 0 });
+      peers.push({ peer, impl: await loadPeer(peer, dir, config), runs: [], idsMatch: true, maxDiff: 0 });
     } catch (e) {
       rows.push(speedRow(shape, peer, { note: firstLine(e) }));
     }
@@ -197,6 +218,8 @@ async function benchSpeed(shape, reps, log) {
     const run = await decodeForced(p.impl, ref, config.bos_id, refLogits);
     p.maxDiff = run.maxDiff;
     p.idsMatch = sameIds(run.ids, ref.ids);
+    const step = run.ids.findIndex((id, i) => id !== ref.ids[i]);
+    if (step >= 0) p.note = `ids differ from PyTorch's from step ${step} (${run.ids[step]} vs ${ref.ids[step]})`;
   }
   for (let rep = 0; rep < reps; rep++) {
     for (let i = 0; i < peers.length; i++) {
@@ -213,9 +236,10 @@ async function benchSpeed(shape, reps, log) {
       tokens_per_second: median(p.runs.map((r) => (ref.steps * 1000) / r.totalMs)),
       ids_match: p.idsMatch,
       max_abs_logit_diff: p.maxDiff,
+      note: p.note,
     }));
   }
-  return rows.sort((a, b) => PEER_NAMES.indexOf(a.peer) - PEER_NAMES.indexOf(b.peer));
+  return rows.sort((a, b) => peerNames.indexOf(a.peer) - peerNames.indexOf(b.peer));
 }
 
 /** One speed row with every key present (null when not measured), in a fixed order. */
@@ -229,14 +253,18 @@ function speedRow(shape, peer, values) {
   return row;
 }
 
-/** ours/peer ratios on every peer row (ms: above 1 means we are slower; tok/s: above 1, faster). */
+/**
+ * ours/peer ratios on every onnxruntime row (ms: above 1 means we are slower; tok/s: above 1,
+ * faster). Ours is the last measured build: relaxed when it runs, as loadModel picks by default.
+ */
 function addRatios(rows) {
-  const ours = rows.find((r) => r.peer === OURS && r.ms_per_token != null);
+  const us = rows.filter((r) => buildOf(r.peer) && r.ms_per_token != null).at(-1);
+  if (!us) return;
   for (const r of rows) {
-    if (r.peer === OURS || r.ms_per_token == null) continue;
-    r.ours_over_peer_encoder_ms = ours ? ours.encoder_ms / r.encoder_ms : null;
-    r.ours_over_peer_ms_per_token = ours ? ours.ms_per_token / r.ms_per_token : null;
-    r.ours_over_peer_tokens_per_second = ours ? ours.tokens_per_second / r.tokens_per_second : null;
+    if (buildOf(r.peer) || r.ms_per_token == null) continue;
+    r.ours_over_peer_encoder_ms = us.encoder_ms / r.encoder_ms;
+    r.ours_over_peer_ms_per_token = us.ms_per_token / r.ms_per_token;
+    r.ours_over_peer_tokens_per_second = us.tokens_per_second / r.tokens_per_second;
   }
 }
 
@@ -251,7 +279,7 @@ async function childMain(peer, shape) {
   const { dir, config, ref } = readShape(shape);
   const rss0 = process.memoryUsage().rss;
   const t0 = performance.now();
-  const impl = await LOADERS[peer](dir, config);
+  const impl = await loadPeer(peer, dir, config);
   await impl.encode(ref.src_ids);
   const ids = [argmax(await impl.step(config.bos_id, 0))];
   const firstTokenMs = performance.now() - t0;
@@ -311,18 +339,18 @@ function jsFiles(dir) {
 }
 
 /**
- * What a browser fetches to run each peer. Ours: the SIMD .wasm and dist's JS (not the Node-only
- * cli.js). onnxruntime-web: the wasm-only ESM bundle (glue included) and its SIMD .wasm.
- * onnxruntime-node is not a browser runtime: null.
+ * What a browser fetches to run each peer. Ours: that build's .wasm and dist's JS (not the
+ * Node-only cli.js). onnxruntime-web: the wasm-only ESM bundle (glue included) and its SIMD
+ * .wasm. onnxruntime-node is not a browser runtime: null.
  */
-function runtimeSizes() {
-  const wasm = join(DIST, 'wasmformer.simd.wasm');
+function runtimeSizes(builds) {
   const ortDist = ortWebDist();
-  return {
-    [OURS]: existsSync(wasm) && existsSync(join(DIST, 'index.js')) ? sizes([wasm, ...jsFiles(DIST)]) : null,
-    'onnxruntime-web': sizes([join(ortDist, 'ort.wasm.bundle.min.mjs'), join(ortDist, 'ort-wasm-simd-threaded.wasm')]),
-    'onnxruntime-node': null,
-  };
+  const sized = { 'onnxruntime-web': sizes([join(ortDist, 'ort.wasm.bundle.min.mjs'), join(ortDist, 'ort-wasm-simd-threaded.wasm')]) };
+  for (const build of builds) {
+    const wasm = join(DIST, `wasmformer.${build}.wasm`);
+    if (existsSync(wasm) && existsSync(join(DIST, 'index.js'))) sized[ours(build)] = sizes([wasm, ...jsFiles(DIST)]);
+  }
+  return sized;
 }
 
 // ------------------------------------------------------------------ entry points
@@ -340,12 +368,15 @@ export async function run(args = []) {
   const reps = Number(flags.reps);
   if (!(reps >= 1)) throw new Error(`--reps must be a positive integer, got ${flags.reps}`);
   const log = (s) => console.error(s);
+  // bench/index.js passes the builds this engine runs (with relaxed SIMD enabled in Node).
+  const builds = flags.builds ?? (await ourBuilds());
+  const peerNames = [...builds.map(ours), ...ORT_PEERS];
 
   const speedRows = [];
   const runtimeRows = [];
-  const runtime = runtimeSizes();
+  const runtime = runtimeSizes(builds);
   for (const shape of flags.shapes.split(',')) {
-    const rows = await benchSpeed(shape, reps, log);
+    const rows = await benchSpeed(shape, peerNames, reps, log);
     addRatios(rows);
     for (const row of rows) {
       let child = {};
@@ -391,7 +422,10 @@ function printTables(speedRows, runtimeRows, runtime) {
   table(pick(['shape', 'peer', 'encoder_ms', 'ms_per_token', 'tokens_per_second', 'peak_rss_mb', 'ids_match', 'max_abs_logit_diff', 'ours_over_peer_ms_per_token', 'ours_over_peer_tokens_per_second', 'note']), speedRows);
   console.log('\nruntime bytes a browser downloads (gzip -9 per file); first token = import + load + encode + 1 step, fresh process\n');
   table(pick(['shape', 'peer', 'runtime_bytes', 'runtime_gzip_bytes', 'first_token_ms']), runtimeRows);
-  for (const [peer, s] of Object.entries(runtime)) if (s) console.log(`  ${peer}: ${s.files.join(' + ')}`);
+  for (const [peer, s] of Object.entries(runtime)) {
+    const [first, ...rest] = s.files;
+    console.log(`  ${peer}: ${first} + ${rest.length > 1 ? `${rest.length} JS files of dist/` : rest[0]}`);
+  }
 }
 
 function firstLine(e) {
