@@ -3,8 +3,9 @@
 // (argmax every step, never stopping at eos).
 //
 //   /usr/bin/python3 tools/export_bench_models.py     (writes bench/models/{base,small}/)
-//   node bench/peers.js [--json FILE] [--reps N] [--shapes base,small]
-//   npm run bench -- peers [--json FILE]
+//   npm run bench -- peers [--json FILE] [--reps N] [--shapes base,small]
+//   node [--experimental-wasm-relaxed-simd] bench/peers.js [same flags]   (after npm run build;
+//        Node 20 runs our relaxed build only with that flag, which bench/index.js adds itself)
 //
 // Speed comes from one process in which the peers take turns (one warm-up run each, checked
 // against PyTorch's logits, then `reps` runs rotating the order). Time to the first token and
