@@ -4,18 +4,15 @@
 //
 //   /usr/bin/python3 tools/export_bench_models.py     (writes bench/models/{base,small}/)
 //   npm run bench -- peers [--json FILE] [--reps N] [--shapes base,small]
-//   node [--experimental-wasm-relaxed-simd] bench/peers.js [same flags]   (after npm run build;
-//        Node 20 runs our relaxed build only with that flag, which bench/index.js adds itself)
 //
 // Speed comes from one process in which the peers take turns (one warm-up run each, checked
 // against PyTorch's logits, then `reps` runs rotating the order). Time to the first token and
 // peak memory come from a fresh child process per (shape, peer), so that one peer's heap and
 // caches never count for another.
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync, writeFileSync, writeSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, writeSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { parseArgs } from 'node:util';
 import { constants, gzipSync } from 'node:zlib';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -24,28 +21,44 @@ const DIST = join(ROOT, 'dist');
 const ORT_PEERS = ['onnxruntime-web', 'onnxruntime-node'];
 const MiB = 2 ** 20;
 
-/** Flags of this suite (node:util parseArgs specs), also used by bench/index.js. */
+/** Flags of this suite (node:util parseArgs specs). */
 export const options = {
   reps: { type: 'string', default: '5' },
   shapes: { type: 'string', default: 'base,small' },
 };
 
-/** Table columns for bench/index.js; speed rows and runtime rows share one table. */
-export const columns = [
-  { key: 'shape', title: 'shape' },
-  { key: 'peer', title: 'peer' },
-  { key: 'encoder_ms', title: 'encode ms', digits: 2 },
-  { key: 'ms_per_token', title: 'ms/token', digits: 2 },
-  { key: 'tokens_per_second', title: 'tok/s', digits: 1 },
-  { key: 'peak_rss_mb', title: 'peak RSS MB', digits: 0 },
-  { key: 'ids_match', title: 'ids' },
-  { key: 'max_abs_logit_diff', title: 'max|dlogit|', digits: 7 },
-  { key: 'ours_over_peer_ms_per_token', title: 'ours/peer ms/tok', digits: 2 },
-  { key: 'ours_over_peer_tokens_per_second', title: 'ours/peer tok/s', digits: 2 },
-  { key: 'runtime_bytes', title: 'runtime B', digits: 0 },
-  { key: 'runtime_gzip_bytes', title: 'gzip B', digits: 0 },
-  { key: 'first_token_ms', title: 'first token ms', digits: 0 },
-  { key: 'note', title: 'note' },
+const COLUMNS = {
+  shape: { key: 'shape', title: 'shape' },
+  peer: { key: 'peer', title: 'peer' },
+  encoder_ms: { key: 'encoder_ms', title: 'encode ms', digits: 2 },
+  ms_per_token: { key: 'ms_per_token', title: 'ms/token', digits: 2 },
+  tokens_per_second: { key: 'tokens_per_second', title: 'tok/s', digits: 1 },
+  peak_rss_mb: { key: 'peak_rss_mb', title: 'peak RSS MB', digits: 0 },
+  ids_match: { key: 'ids_match', title: 'ids' },
+  max_abs_logit_diff: { key: 'max_abs_logit_diff', title: 'max|dlogit|', digits: 7 },
+  ours_over_peer_ms_per_token: { key: 'ours_over_peer_ms_per_token', title: 'ours/peer ms/tok', digits: 2 },
+  ours_over_peer_tokens_per_second: { key: 'ours_over_peer_tokens_per_second', title: 'ours/peer tok/s', digits: 2 },
+  runtime_bytes: { key: 'runtime_bytes', title: 'runtime B', digits: 0 },
+  runtime_gzip_bytes: { key: 'runtime_gzip_bytes', title: 'gzip B', digits: 0 },
+  first_token_ms: { key: 'first_token_ms', title: 'first token ms', digits: 0 },
+  note: { key: 'note', title: 'note' },
+};
+const pick = (...keys) => keys.map((k) => COLUMNS[k]);
+
+/** bench/index.js prints these: speed rows, then runtime-size rows. */
+export const tables = [
+  {
+    title: 'batch 1, 32-token source, 64 forced greedy steps, 1 thread; encode = encoder + cross-attention K/V;\n' +
+      'tok/s = 64 / (encode + 64 steps); peak RSS = child process peak minus its RSS before loading the runtime',
+    columns: pick('shape', 'peer', 'encoder_ms', 'ms_per_token', 'tokens_per_second', 'peak_rss_mb', 'ids_match',
+      'max_abs_logit_diff', 'ours_over_peer_ms_per_token', 'ours_over_peer_tokens_per_second', 'note'),
+    rows: (row) => 'ms_per_token' in row,
+  },
+  {
+    title: 'runtime bytes a browser downloads (gzip -9 per file); first token = import + load + encode + 1 step, fresh process',
+    columns: pick('shape', 'peer', 'runtime_bytes', 'runtime_gzip_bytes', 'first_token_ms'),
+    rows: (row) => 'first_token_ms' in row,
+  },
 ];
 
 // ------------------------------------------------------------------ the peers
@@ -97,15 +110,6 @@ async function importDist(file) {
   const entry = join(DIST, file);
   if (!existsSync(entry)) throw new Error(`not available: dist/${file} missing (npm run build)`);
   return import(pathToFileURL(entry).href);
-}
-
-/** Our builds this engine runs, simd (the baseline) first; just simd when dist is not built. */
-async function ourBuilds() {
-  try {
-    return (await importDist('runtime/index.js')).supportedBuilds().reverse();
-  } catch {
-    return ['simd'];
-  }
 }
 
 /** onnxruntime over the three exported graphs; the KV cache goes in and out of every step. */
@@ -356,27 +360,17 @@ function runtimeSizes(builds) {
 
 // ------------------------------------------------------------------ entry points
 
-/**
- * The suite. `args` is either the argv strings after the suite name (the suite parses them,
- * prints its tables and writes --json FILE), or bench/index.js's parsed flags object (the
- * caller prints and writes). Returns the rows either way.
- */
-export async function run(args = []) {
-  const standalone = Array.isArray(args);
-  const flags = standalone
-    ? parseArgs({ args, options: { json: { type: 'string' }, ...options } }).values
-    : { ...Object.fromEntries(Object.entries(options).map(([k, o]) => [k, o.default])), ...args };
-  const reps = Number(flags.reps);
-  if (!(reps >= 1)) throw new Error(`--reps must be a positive integer, got ${flags.reps}`);
+/** The suite, called by bench/index.js with its parsed flags and the builds this engine runs. */
+export async function run({ reps: repsFlag, shapes, builds }) {
+  const reps = Number(repsFlag);
+  if (!(reps >= 1)) throw new Error(`--reps must be a positive integer, got ${repsFlag}`);
   const log = (s) => console.error(s);
-  // bench/index.js passes the builds this engine runs (with relaxed SIMD enabled in Node).
-  const builds = flags.builds ?? (await ourBuilds());
   const peerNames = [...builds.map(ours), ...ORT_PEERS];
 
   const speedRows = [];
   const runtimeRows = [];
   const runtime = runtimeSizes(builds);
-  for (const shape of flags.shapes.split(',')) {
+  for (const shape of shapes.split(',')) {
     const rows = await benchSpeed(shape, peerNames, reps, log);
     addRatios(rows);
     for (const row of rows) {
@@ -399,42 +393,14 @@ export async function run(args = []) {
     speedRows.push(...rows);
   }
   const rows = [...speedRows, ...runtimeRows];
-  if (standalone) {
-    printTables(speedRows, runtimeRows, runtime);
-    if (flags.json) {
-      writeFileSync(flags.json, JSON.stringify(rows, null, 2) + '\n');
-      console.error(`wrote ${rows.length} rows to ${flags.json}`);
-    }
-  }
   return rows;
-}
-
-function printTables(speedRows, runtimeRows, runtime) {
-  const num = (v, digits) => (typeof v === 'number' && Number.isFinite(v) ? v.toFixed(digits) : v == null ? '-' : String(v));
-  const table = (cols, rows) => {
-    const lines = [cols.map((c) => c.title), ...rows.map((r) => cols.map((c) => num(r[c.key], c.digits)))];
-    const widths = cols.map((_, i) => Math.max(...lines.map((l) => l[i].length)));
-    const fmt = (l) => l.map((s, i) => (i < 2 ? s.padEnd(widths[i]) : s.padStart(widths[i]))).join('  ');
-    console.log([fmt(lines[0]), widths.map((w) => '-'.repeat(w)).join('  '), ...lines.slice(1).map(fmt)].join('\n'));
-  };
-  const pick = (keys) => columns.filter((c) => keys.includes(c.key));
-  console.log('\nbatch 1, 32-token source, 64 forced greedy steps, 1 thread; encode = encoder + cross-attention K/V;');
-  console.log('tok/s = 64 / (encode + 64 steps); peak RSS = child process peak minus its RSS before loading the runtime\n');
-  table(pick(['shape', 'peer', 'encoder_ms', 'ms_per_token', 'tokens_per_second', 'peak_rss_mb', 'ids_match', 'max_abs_logit_diff', 'ours_over_peer_ms_per_token', 'ours_over_peer_tokens_per_second', 'note']), speedRows);
-  console.log('\nruntime bytes a browser downloads (gzip -9 per file); first token = import + load + encode + 1 step, fresh process\n');
-  table(pick(['shape', 'peer', 'runtime_bytes', 'runtime_gzip_bytes', 'first_token_ms']), runtimeRows);
-  for (const [peer, s] of Object.entries(runtime)) {
-    const [first, ...rest] = s.files;
-    console.log(`  ${peer}: ${first} + ${rest.length > 1 ? `${rest.length} JS files of dist/` : rest[0]}`);
-  }
 }
 
 function firstLine(e) {
   return String(e?.message ?? e).trim().split('\n')[0];
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const argv = process.argv.slice(2);
-  if (argv[0] === '--child') await childMain(argv[1], argv[2]);
-  else await run(argv);
+// A child process measuring one peer's first token and peak memory (see runChild).
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href && process.argv[2] === '--child') {
+  await childMain(process.argv[3], process.argv[4]);
 }
