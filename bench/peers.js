@@ -10,10 +10,11 @@
 // peak memory come from a fresh child process per (shape, peer), so that one peer's heap and
 // caches never count for another.
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync, writeSync } from 'node:fs';
+import { existsSync, readFileSync, writeSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { constants, gzipSync } from 'node:zlib';
+import { rolldown } from 'rolldown';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const MODELS = join(ROOT, 'bench', 'models');
@@ -325,35 +326,39 @@ function ortWebDist() {
 }
 
 /** Sum of raw and gzip -9 sizes, each file compressed on its own as a server would send it. */
+/** Raw and gzip -9 bytes of each file (path or { label, bytes }), added up. */
 function sizes(files) {
   let raw = 0;
   let gzip = 0;
   for (const f of files) {
-    const bytes = readFileSync(f);
+    const bytes = typeof f === 'string' ? readFileSync(f) : f.bytes;
     raw += bytes.length;
     gzip += gzipSync(bytes, { level: constants.Z_BEST_COMPRESSION }).length;
   }
-  const label = (f) => (f.includes('node_modules/') ? f.slice(f.lastIndexOf('node_modules/') + 13) : relative(ROOT, f));
+  const label = (f) => (typeof f !== 'string' ? f.label : f.includes('node_modules/') ? f.slice(f.lastIndexOf('node_modules/') + 13) : relative(ROOT, f));
   return { runtime_bytes: raw, runtime_gzip_bytes: gzip, files: files.map(label) };
 }
 
-function jsFiles(dir) {
-  return readdirSync(dir, { recursive: true })
-    .filter((f) => f.endsWith('.js') && f !== 'cli.js')
-    .map((f) => join(dir, f));
+/** dist/index.js and all it imports as one minified ES module: what a page's bundler ships. */
+async function minifiedBundle() {
+  const bundle = await rolldown({ input: join(DIST, 'index.js'), platform: 'browser', logLevel: 'silent' });
+  const { output } = await bundle.generate({ format: 'esm', minify: true });
+  return { label: 'dist/index.js bundled and minified', bytes: Buffer.from(output[0].code) };
 }
 
 /**
- * What a browser fetches to run each peer. Ours: that build's .wasm and dist's JS (not the
- * Node-only cli.js). onnxruntime-web: the wasm-only ESM bundle (glue included) and its SIMD
- * .wasm. onnxruntime-node is not a browser runtime: null.
+ * What a browser fetches to run each peer. Ours: that build's .wasm and the package's JS
+ * bundled and minified (as onnxruntime-web ships its own). onnxruntime-web: the wasm-only
+ * minified ESM bundle (glue included) and its SIMD .wasm. onnxruntime-node is not a browser
+ * runtime: null.
  */
-function runtimeSizes(builds) {
+async function runtimeSizes(builds) {
+  const js = await minifiedBundle();
   const ortDist = ortWebDist();
   const sized = { 'onnxruntime-web': sizes([join(ortDist, 'ort.wasm.bundle.min.mjs'), join(ortDist, 'ort-wasm-simd-threaded.wasm')]) };
   for (const build of builds) {
     const wasm = join(DIST, `wasmformer.${build}.wasm`);
-    if (existsSync(wasm) && existsSync(join(DIST, 'index.js'))) sized[ours(build)] = sizes([wasm, ...jsFiles(DIST)]);
+    if (existsSync(wasm) && existsSync(join(DIST, 'index.js'))) sized[ours(build)] = sizes([wasm, js]);
   }
   return sized;
 }
@@ -369,7 +374,7 @@ export async function run({ reps: repsFlag, shapes, builds }) {
 
   const speedRows = [];
   const runtimeRows = [];
-  const runtime = runtimeSizes(builds);
+  const runtime = await runtimeSizes(builds);
   for (const shape of shapes.split(',')) {
     const rows = await benchSpeed(shape, peerNames, reps, log);
     addRatios(rows);
