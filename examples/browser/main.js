@@ -112,7 +112,7 @@ function showError(e) {
 }
 
 function fillSelect(select, count) {
-  for (let i = 0; i < count; i++) select.add(new Option(String(i + 1), String(i)));
+  for (let i = 0; i < count; i++) select.add(new Option(String(i))); // numbered as maps.cross(layer, head) counts
 }
 
 // Heat map: one column per decoding step (output token), one row per source token.
@@ -149,23 +149,24 @@ function draw() {
     }
   }
 
+  const size = Math.min(14, cell - 2); // labels as large as the cells let them be
   ctx.fillStyle = '#1b1f24';
-  ctx.font = `${Math.min(14, cell - 2)}px ui-monospace, monospace`;
   ctx.textAlign = 'center';
   ctx.textBaseline = 'bottom';
   for (let t = 0; t < steps; t++) {
-    ctx.fillText(label(outputLabels[t] ?? '<eos>'), LEFT + (t + 0.5) * cell, TOP - 4);
+    // The step after the last token is the one that chose eos.
+    label(ctx, outputLabels[t] ?? '<eos>', size, LEFT + (t + 0.5) * cell, TOP - 4);
   }
-  ctx.font = '14px ui-monospace, monospace';
   ctx.textAlign = 'right';
   ctx.textBaseline = 'middle';
-  for (let s = 0; s < rows; s++) ctx.fillText(label(sourceLabels[s]), LEFT - 6, TOP + (s + 0.5) * cell);
+  for (let s = 0; s < rows; s++) label(ctx, sourceLabels[s], size, LEFT - 6, TOP + (s + 0.5) * cell);
 }
 
-/** A token as an axis label: a space is made visible, special tokens shortened. */
-function label(text) {
-  if (text === ' ') return '␣';
-  return text.startsWith('<') && text.length > 1 ? text.slice(1, -1) : text;
+/** Writes a token as an axis label: a space made visible, a special token ("<eos>") small and without brackets. */
+function label(ctx, text, size, x, y) {
+  const special = text.length > 1 && text.startsWith('<');
+  ctx.font = `${special ? Math.round(size * 0.7) : size}px ui-monospace, monospace`;
+  ctx.fillText(text === ' ' ? '␣' : special ? text.slice(1, -1) : text, x, y);
 }
 
 /** A weight in [0, 1] as a colour, white to dark blue, linear between the ramp's stops. */
