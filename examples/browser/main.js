@@ -1,6 +1,6 @@
 // The example page: translate as the person types, stream the output token by token, and draw
 // the decoder's cross-attention of a chosen layer and head as a heat map.
-import { AttentionMaps, loadTranslator } from 'wasmformer';
+import { AttentionMaps, loadTranslator, WasmformerError } from 'wasmformer';
 
 const MODEL_URL = '/models/numbers/';
 
@@ -103,7 +103,7 @@ function showProgress(loaded, total) {
 
 /** A WasmformerError's message says what was wrong; anything else is a bug worth the console too. */
 function showError(e) {
-  if (e?.name === 'WasmformerError') {
+  if (e instanceof WasmformerError) {
     errorLine.textContent = e.message;
   } else {
     errorLine.textContent = `Unexpected error: ${e?.message ?? e}`;
