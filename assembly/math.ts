@@ -7,9 +7,10 @@ import { madd } from './simd';
 const EXP_LO: f32 = -104.0; // e^-104 < 2^-150: rounds to 0; also maps -Infinity there
 const EXP_HI: f32 = 89.0; // e^89 > FLT_MAX: overflows to Infinity, as e^x should
 const LOG2E: f32 = 1.44269502;
-// Adding 1.5 · 2^23 + 254 rounds to an integer (to nearest even): its bits are then
-// 0x4b400000 + m with m = n + 254, the sum of the two exponent fields built below.
-const MAGIC: f32 = 12583166.0;
+// Adding 1.5 · 2^23 (+ a bias b) rounds to an integer (to nearest even) held in the low mantissa
+// bits: the sum's bits are 0x4b400000 + n + b, so that a shift left by 23 leaves the exponent
+// field n + b (the 0x4b4 bits fall off).
+const MAGIC: f32 = 12582912.0;
 // Cody-Waite: ln2 = LN2_HI + LN2_LO with LN2_HI of 9 bits, so n · LN2_HI is exact for |n| < 2^15.
 const LN2_HI: f32 = 0.693359375;
 const LN2_LO: f32 = -0.000212194442;
@@ -19,6 +20,24 @@ const C3: f32 = 0.166665211;
 const C4: f32 = 0.0416683927;
 const C5: f32 = 0.00836874358;
 const C6: f32 = 0.00138145196;
+// e^x < 2^-126 below this: expNonPositive4 gives 0 there rather than a (slow) denormal.
+const FLUSH: f32 = -87.33654;
+
+/** r = x - n·ln2, in two parts so that the big one is exact. */
+// @ts-ignore: decorator
+@inline function reduce(x: v128, n: v128): v128 {
+  return madd(n, f32x4.splat(-LN2_LO), madd(n, f32x4.splat(-LN2_HI), x));
+}
+
+/** q with e^r = 1 + r·q, for |r| <= ln2/2 (degree-6 polynomial in all). */
+// @ts-ignore: decorator
+@inline function expTail(r: v128): v128 {
+  let q = madd(f32x4.splat(C6), r, f32x4.splat(C5));
+  q = madd(q, r, f32x4.splat(C4));
+  q = madd(q, r, f32x4.splat(C3));
+  q = madd(q, r, f32x4.splat(C2));
+  return madd(q, r, f32x4.splat(1.0));
+}
 
 /** e^x in four lanes: relative error below 1e-7 where e^x is a normal float; 0 at -Infinity. */
 // @ts-ignore: decorator
@@ -26,30 +45,41 @@ const C6: f32 = 0.00138145196;
   // pmin/pmax are one instruction each (min/max with IEEE NaN and -0 rules take eight on x64);
   // with x first they keep a NaN x.
   x = f32x4.pmin(f32x4.pmax(x, f32x4.splat(EXP_LO)), f32x4.splat(EXP_HI));
-  const biased = madd(x, f32x4.splat(LOG2E), f32x4.splat(MAGIC));
-  const n = f32x4.sub(biased, f32x4.splat(MAGIC));
-  let r = madd(n, f32x4.splat(-LN2_HI), x);
-  r = madd(n, f32x4.splat(-LN2_LO), r);
-  let p = madd(f32x4.splat(C6), r, f32x4.splat(C5));
-  p = madd(p, r, f32x4.splat(C4));
-  p = madd(p, r, f32x4.splat(C3));
-  p = madd(p, r, f32x4.splat(C2));
-  p = madd(p, r, f32x4.splat(1.0));
-  p = madd(p, r, f32x4.splat(1.0));
-  // 2^n as the product of two normal powers of two with exponent fields m >> 1 and m - (m >> 1),
-  // both in [52, 191] for n in [-150, 128]: denormal results round once, in the last multiply,
-  // and the top of the range overflows to Infinity. Shifting left by 23 drops the magic's bits.
+  // Bias 254 = 127 + 127: 2^n is built below as the product of two normal powers of two with
+  // exponent fields m >> 1 and m - (m >> 1), m = n + 254, both in [52, 191] for n in
+  // [-150, 128]: denormal results round once, in the last multiply, and the top of the range
+  // overflows to Infinity.
+  const biased = madd(x, f32x4.splat(LOG2E), f32x4.splat(MAGIC + 254));
+  const r = reduce(x, f32x4.sub(biased, f32x4.splat(MAGIC + 254)));
+  const p = madd(r, expTail(r), f32x4.splat(1.0));
   const half = i32x4.shr_u(biased, 1);
   const s1 = i32x4.shl(half, 23);
   const s2 = i32x4.shl(i32x4.sub(biased, half), 23);
   return f32x4.mul(f32x4.mul(p, s1), s2);
 }
 
+/**
+ * e^x in four lanes for x <= 0 (softmax's exponents; up to 88 works too), four operations
+ * cheaper than exp4: 0 where e^x < 2^-126 (and at -Infinity), so it never yields a denormal;
+ * elsewhere relative error below 1e-7, as exp4. NaN stays NaN.
+ */
+// @ts-ignore: decorator
+@inline export function expNonPositive4(x: v128): v128 {
+  // n >= -126 above FLUSH: 2^n is one normal float, exponent field n + 127. Below FLUSH (and
+  // for -Infinity) the lanes hold garbage, cleared by the final mask.
+  const biased = madd(x, f32x4.splat(LOG2E), f32x4.splat(MAGIC + 127));
+  const r = reduce(x, f32x4.sub(biased, f32x4.splat(MAGIC + 127)));
+  const s = i32x4.shl(biased, 23);
+  const e = madd(f32x4.mul(r, s), expTail(r), s); // 2^n (1 + r q), rounded once
+  return v128.andnot(e, f32x4.lt(x, f32x4.splat(FLUSH)));
+}
+
 // GELU(x) = x Φ(x) = relu(x) - a Φ(-a) with a = |x|: the small tail term a Φ(-a) <= 0.17 carries
 // all the rounding, so the absolute error stays at the float32 rounding of the result (no erf
 // near ±1 to cancel against 1). Φ(-a) = e^{-a²/2} S(a), S = P(a)/Q(a) (S is Mills' ratio over
 // sqrt(2π): smooth, 0.5 at 0, ~1/(a sqrt(2π)) for large a), relative error 3e-7 on [0, 12].
-const GELU_A: f32 = 14.5; // e^{-a²/2} is exactly 0 beyond: GELU(x) is exactly x or 0
+// e^{-a²/2} comes from expNonPositive4: 0 for a > 13.2, so GELU(x) is exactly x or 0 there.
+const GELU_A: f32 = 14.5; // keeps a⁴ in Q(a) finite for huge |x|
 const P0: f32 = 0.499999851;
 const P1: f32 = 0.357753605;
 const P2: f32 = 0.117124043;
@@ -63,7 +93,7 @@ const Q4: f32 = 0.0413173586;
 // @ts-ignore: decorator
 @inline export function gelu4(x: v128): v128 {
   const a = f32x4.pmin(f32x4.abs(x), f32x4.splat(GELU_A));
-  const gauss = exp4(f32x4.mul(f32x4.mul(a, a), f32x4.splat(-0.5)));
+  const gauss = expNonPositive4(f32x4.mul(f32x4.mul(a, a), f32x4.splat(-0.5)));
   let p = madd(f32x4.splat(P3), a, f32x4.splat(P2));
   p = madd(p, a, f32x4.splat(P1));
   p = madd(p, a, f32x4.splat(P0));

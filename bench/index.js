@@ -1,7 +1,8 @@
 // The benchmark entry: `npm run bench -- <suite> [--json FILE] [suite options]`.
 // A suite is one file, bench/<suite>.js, exporting:
 //   options  node:util parseArgs option specs of its own flags (may be omitted)
-//   columns  [{ key, title, digits? }]: the table's columns, in order
+//   columns  [{ key, title, digits? }]: the table's columns, in order; or
+//   tables   [{ title, columns, rows: (row) => boolean }]: several tables, each of some rows
 //   run({ ...flags, builds }) -> rows (plain objects, one per table line and JSON element)
 // This file owns what every suite shares: the relaxed-SIMD flag, argument parsing, the table
 // and the JSON file.
@@ -46,7 +47,10 @@ try {
   if (e instanceof BenchError) fail(`\n${e.message}`, 1);
   throw e;
 }
-printTable(rows, suite.columns);
+for (const table of suite.tables ?? [{ columns: suite.columns }]) {
+  if (table.title) console.log(`\n${table.title}\n`);
+  printTable(table.rows ? rows.filter(table.rows) : rows, table.columns);
+}
 if (values.json) writeJson(values.json, rows);
 
 /** Prints rows as an aligned text table on stdout; numbers get the column's digits. */

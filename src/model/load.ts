@@ -152,16 +152,19 @@ export interface LoadOptions extends RuntimeOptions {
 export async function loadModel(source: ModelSource, options: LoadOptions = {}): Promise<Model> {
   const checked = await readModel(source, { onProgress: options.onProgress });
   const { config, optional, tensors } = checked;
-  let fileBytes = 0;
-  for (const entry of tensors.values()) fileBytes += entry.end - entry.begin;
-  const rt = await createRuntime({ ...options, initialBytes: options.initialBytes ?? estimateBytes(config, fileBytes) });
+  let floats = 0;
+  for (const entry of tensors.values()) floats += entry.shape.reduce((a, b) => a * b, 1);
+  const rt = await createRuntime({ ...options, initialBytes: options.initialBytes ?? estimateBytes(config, floats) });
   return new Model(rt, buildTransformer(rt, checked), parameterCount(config, optional));
 }
 
-/** Weights (at most twice their file size, as float32) plus the caches and scratch: reserved up front so loading grows once. */
-function estimateBytes(c: ModelConfig, fileBytes: number): number {
+/**
+ * Bytes the model will take: its tensors as float32 (packed weights take the same, plus a few
+ * panels' padding), caches and scratch. Reserved up front so that loading grows the memory once.
+ */
+function estimateBytes(c: ModelConfig, tensorFloats: number): number {
   const rows = c.maxLen * c.dModel;
   const caches = 4 * rows * c.numDecoderLayers;
   const scratch = 9 * rows + c.maxLen * (c.dimFeedforward + c.tgtVocabSize + c.nhead * c.maxLen);
-  return 4 * (caches + scratch) + 2 * fileBytes;
+  return 4 * (tensorFloats + caches + scratch);
 }

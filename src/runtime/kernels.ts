@@ -96,6 +96,11 @@ export class Kernels {
     scale: number, causalOffset: number, keyMask: Region | null, headStride: number,
   ): void {
     positive('attention', { sq, sk, nhead, dk });
+    // The probs span below is only a bound for headStride >= 0: a negative one would place
+    // heads before probs.ptr.
+    if (!Number.isInteger(headStride) || headStride < 0) {
+      throw new WasmformerError('BAD_ARGUMENT', `attention: headStride must be a non-negative integer, got ${headStride}`);
+    }
     const width = nhead * dk;
     span('attention', 'q', q, qAt, sq, width, ldq);
     span('attention', 'k', k, kAt, sk, width, ldk);

@@ -1,0 +1,25 @@
+// Scalar float64 reference of the softmax kernel.
+
+/**
+ * softmax(scale · x + masks) of each of `rows` rows of a dense [rows, cols] array. Key j of row i
+ * is masked when causalOffset >= 0 and j > i + causalOffset, or keyMask[j] is -Infinity; masked
+ * keys get 0, and a row with every key masked is all zeros.
+ */
+export function softmax(x: ArrayLike<number>, rows: number, cols: number, scale: number, causalOffset: number, keyMask: ArrayLike<number> | null): Float64Array {
+  const out = new Float64Array(rows * cols);
+  for (let i = 0; i < rows; i++) {
+    const seen = (j: number) => !(causalOffset >= 0 && j > i + causalOffset) && !(keyMask && keyMask[j] === -Infinity);
+    let top = -Infinity;
+    for (let j = 0; j < cols; j++) if (seen(j)) top = Math.max(top, scale * x[i * cols + j]);
+    if (top === -Infinity) continue;
+    let sum = 0;
+    for (let j = 0; j < cols; j++) {
+      if (!seen(j)) continue;
+      const e = Math.exp(scale * x[i * cols + j] - top);
+      out[i * cols + j] = e;
+      sum += e;
+    }
+    for (let j = 0; j < cols; j++) out[i * cols + j] /= sum;
+  }
+  return out;
+}

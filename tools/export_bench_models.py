@@ -1,0 +1,379 @@
+#!/usr/bin/python3
+"""Build the seeded random-weight models that bench/peers.js runs on every peer.
+
+For each shape (base, small) writes bench/models/<shape>/:
+  config.json, model.safetensors        the wasmformer model (shared/spec/model-format.md)
+  encoder.onnx                          src ids [1,S] int64 -> memory [1,S,d]
+  cross_kv.onnx                         memory [1,S,d] -> cross_kv [L,2,1,h,S,d_k]
+  decoder_step.onnx                     token [1,1], pos [1], past_kv [L,2,1,h,P,d_k], cross_kv
+                                        -> logits [1,V], present_kv [L,2,1,h,P+1,d_k]
+  reference.json, reference_logits.bin  the source ids, the 64 forced greedy ids and their
+                                        logits [64,V] float32 from the full nn.Transformer
+
+The ONNX graphs are the same weights re-expressed as an incremental decoder (own attention code,
+no nn.MultiheadAttention), checked here against the full nn.Transformer forward.
+
+Run: /usr/bin/python3 tools/export_bench_models.py [--out bench/models] [--shapes base,small]
+"""
+import argparse
+import json
+import math
+import os
+import struct
+
+import numpy as np
+import onnx
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+torch.set_num_threads(1)
+
+SHAPES = {
+    "base": dict(d_model=512, nhead=8, num_encoder_layers=6, num_decoder_layers=6,
+                 dim_feedforward=2048, src_vocab_size=8000, tgt_vocab_size=8000, max_len=128),
+    "small": dict(d_model=256, nhead=4, num_encoder_layers=3, num_decoder_layers=3,
+                  dim_feedforward=1024, src_vocab_size=8000, tgt_vocab_size=8000, max_len=128),
+}
+PAD_ID, BOS_ID, EOS_ID = 0, 1, 2
+SRC_LEN = 32
+STEPS = 64
+SEED = 1234
+OPSET = 17
+ATOL = 1e-4
+
+
+# ---------------------------------------------------------------- the tutorial's model layout
+
+class PositionalEncoding(nn.Module):
+    """The tutorial's sinusoid buffer, [P, 1, d_model] (sequence-first)."""
+
+    def __init__(self, d_model, maxlen):
+        super().__init__()
+        den = torch.exp(-torch.arange(0, d_model, 2) * math.log(10000) / d_model)
+        pos = torch.arange(0, maxlen).reshape(maxlen, 1)
+        pe = torch.zeros((maxlen, d_model))
+        pe[:, 0::2] = torch.sin(pos * den)
+        pe[:, 1::2] = torch.cos(pos * den)
+        self.register_buffer("pos_embedding", pe.unsqueeze(-2))
+
+    def forward(self, x):  # x [S, B, d]
+        return x + self.pos_embedding[: x.size(0)]
+
+
+class TokenEmbedding(nn.Module):
+    def __init__(self, vocab, d_model):
+        super().__init__()
+        self.embedding = nn.Embedding(vocab, d_model)
+        self.d_model = d_model
+
+    def forward(self, tokens):
+        return self.embedding(tokens.long()) * math.sqrt(self.d_model)
+
+
+class Seq2SeqTransformer(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.transformer = nn.Transformer(
+            d_model=c["d_model"], nhead=c["nhead"], num_encoder_layers=c["num_encoder_layers"],
+            num_decoder_layers=c["num_decoder_layers"], dim_feedforward=c["dim_feedforward"],
+            dropout=0.0)
+        self.generator = nn.Linear(c["d_model"], c["tgt_vocab_size"])
+        self.src_tok_emb = TokenEmbedding(c["src_vocab_size"], c["d_model"])
+        self.tgt_tok_emb = TokenEmbedding(c["tgt_vocab_size"], c["d_model"])
+        self.positional_encoding = PositionalEncoding(c["d_model"], c["max_len"])
+
+    def forward(self, src, tgt):
+        """Full teacher-forced forward; src [S,1], tgt [T,1] -> logits [T,1,V]."""
+        t = tgt.size(0)
+        tgt_mask = torch.triu(torch.full((t, t), float("-inf")), diagonal=1)
+        outs = self.transformer(self.positional_encoding(self.src_tok_emb(src)),
+                                self.positional_encoding(self.tgt_tok_emb(tgt)),
+                                tgt_mask=tgt_mask)
+        return self.generator(outs)
+
+
+def randomize(model, gen):
+    """Tutorial init (xavier on matrices) plus non-trivial biases and LayerNorm affines, so a
+    loader that drops a bias or a norm weight produces different tokens."""
+    for name, p in model.named_parameters():
+        with torch.no_grad():
+            if p.dim() > 1:
+                bound = math.sqrt(6.0 / (p.shape[0] + p.shape[1]))
+                p.copy_((torch.rand(p.shape, generator=gen) * 2 - 1) * bound)
+            elif "norm" in name and name.endswith("weight"):
+                p.copy_(1 + (torch.rand(p.shape, generator=gen) * 2 - 1) * 0.1)
+            else:
+                p.copy_((torch.rand(p.shape, generator=gen) * 2 - 1) * 0.1)
+
+
+# ---------------------------------------------------------------- the incremental modules we export
+
+def linear_params(weight, bias):
+    return nn.Parameter(weight.detach().clone()), nn.Parameter(bias.detach().clone())
+
+
+class Linear(nn.Module):
+    def __init__(self, weight, bias):
+        super().__init__()
+        self.weight, self.bias = linear_params(weight, bias)
+
+    def forward(self, x):
+        return F.linear(x, self.weight, self.bias)
+
+
+class Norm(nn.Module):
+    def __init__(self, ln):
+        super().__init__()
+        self.weight, self.bias = linear_params(ln.weight, ln.bias)
+        self.eps = ln.eps
+        self.shape = tuple(ln.normalized_shape)  # a Python tuple, so the export sees a constant
+
+    def forward(self, x):
+        return F.layer_norm(x, self.shape, self.weight, self.bias, self.eps)
+
+
+class Projections(nn.Module):
+    """nn.MultiheadAttention's stacked in_proj split into q, k, v, plus out_proj."""
+
+    def __init__(self, mha, nhead):
+        super().__init__()
+        d = mha.embed_dim
+        w, b = mha.in_proj_weight, mha.in_proj_bias
+        self.q = Linear(w[:d], b[:d])
+        self.k = Linear(w[d:2 * d], b[d:2 * d])
+        self.v = Linear(w[2 * d:], b[2 * d:])
+        self.out = Linear(mha.out_proj.weight, mha.out_proj.bias)
+        self.h, self.d_k = nhead, d // nhead
+
+    def heads(self, x):  # [1, S, d] -> [1, h, S, d_k]
+        return x.reshape(1, -1, self.h, self.d_k).transpose(1, 2)
+
+    def attend(self, q, k, v):
+        """q [1,h,Sq,d_k], k/v [1,h,Sk,d_k] -> [1,Sq,d]; no mask (the benchmark source has no
+        pad, and one decoder step sees only past positions)."""
+        scores = torch.matmul(q, k.transpose(2, 3)) / math.sqrt(self.d_k)
+        ctx = torch.matmul(torch.softmax(scores, dim=-1), v)
+        return self.out(ctx.transpose(1, 2).reshape(1, -1, self.h * self.d_k))
+
+
+class FeedForward(nn.Module):
+    def __init__(self, layer):
+        super().__init__()
+        self.linear1 = Linear(layer.linear1.weight, layer.linear1.bias)
+        self.linear2 = Linear(layer.linear2.weight, layer.linear2.bias)
+
+    def forward(self, x):
+        return self.linear2(torch.relu(self.linear1(x)))
+
+
+class EncoderLayer(nn.Module):
+    def __init__(self, layer, nhead):
+        super().__init__()
+        self.self_attn = Projections(layer.self_attn, nhead)
+        self.ff = FeedForward(layer)
+        self.norm1, self.norm2 = Norm(layer.norm1), Norm(layer.norm2)
+
+    def forward(self, x):
+        a = self.self_attn
+        x = self.norm1(x + a.attend(a.heads(a.q(x)), a.heads(a.k(x)), a.heads(a.v(x))))
+        return self.norm2(x + self.ff(x))
+
+
+class Encoder(nn.Module):
+    """src ids [1,S] int64 -> memory [1,S,d]."""
+
+    def __init__(self, m, nhead):
+        super().__init__()
+        d = m.transformer.d_model
+        self.emb = nn.Parameter(m.src_tok_emb.embedding.weight.detach().clone())
+        self.register_buffer("pe", m.positional_encoding.pos_embedding[:, 0, :].clone())
+        self.scale = math.sqrt(d)
+        self.layers = nn.ModuleList(EncoderLayer(l, nhead) for l in m.transformer.encoder.layers)
+        self.norm = Norm(m.transformer.encoder.norm)
+
+    def forward(self, src):
+        x = F.embedding(src, self.emb) * self.scale + self.pe[: src.shape[1]].unsqueeze(0)
+        for layer in self.layers:
+            x = layer(x)
+        return self.norm(x)
+
+
+class CrossKV(nn.Module):
+    """memory [1,S,d] -> cross_kv [L,2,1,h,S,d_k]: every decoder layer's cross-attention K, V."""
+
+    def __init__(self, m, nhead):
+        super().__init__()
+        self.attn = nn.ModuleList(Projections(l.multihead_attn, nhead)
+                                  for l in m.transformer.decoder.layers)
+
+    def forward(self, memory):
+        return torch.stack([torch.stack([a.heads(a.k(memory)), a.heads(a.v(memory))])
+                            for a in self.attn])
+
+
+class DecoderLayer(nn.Module):
+    def __init__(self, layer, nhead):
+        super().__init__()
+        self.self_attn = Projections(layer.self_attn, nhead)
+        self.cross_q = Linear(*[t[: layer.multihead_attn.embed_dim] for t in
+                                (layer.multihead_attn.in_proj_weight,
+                                 layer.multihead_attn.in_proj_bias)])
+        self.cross_out = Linear(layer.multihead_attn.out_proj.weight,
+                                layer.multihead_attn.out_proj.bias)
+        self.ff = FeedForward(layer)
+        self.norm1, self.norm2, self.norm3 = Norm(layer.norm1), Norm(layer.norm2), Norm(layer.norm3)
+
+    def forward(self, x, past, cross):
+        """x [1,1,d], past [2,1,h,P,d_k], cross [2,1,h,S,d_k] -> x, present [2,1,h,P+1,d_k]."""
+        a = self.self_attn
+        k = torch.cat([past[0], a.heads(a.k(x))], dim=2)
+        v = torch.cat([past[1], a.heads(a.v(x))], dim=2)
+        x = self.norm1(x + a.attend(a.heads(a.q(x)), k, v))
+        q = a.heads(self.cross_q(x))
+        scores = torch.matmul(q, cross[0].transpose(2, 3)) / math.sqrt(a.d_k)
+        ctx = torch.matmul(torch.softmax(scores, dim=-1), cross[1])
+        x = self.norm2(x + self.cross_out(ctx.transpose(1, 2).reshape(1, -1, a.h * a.d_k)))
+        return self.norm3(x + self.ff(x)), torch.stack([k, v])
+
+
+class DecoderStep(nn.Module):
+    """token [1,1] int64, pos [1] int64, past_kv [L,2,1,h,P,d_k], cross_kv [L,2,1,h,S,d_k]
+    -> logits [1,V], present_kv [L,2,1,h,P+1,d_k]."""
+
+    def __init__(self, m, nhead):
+        super().__init__()
+        self.emb = nn.Parameter(m.tgt_tok_emb.embedding.weight.detach().clone())
+        self.register_buffer("pe", m.positional_encoding.pos_embedding[:, 0, :].clone())
+        self.scale = math.sqrt(m.transformer.d_model)
+        self.layers = nn.ModuleList(DecoderLayer(l, nhead) for l in m.transformer.decoder.layers)
+        self.norm = Norm(m.transformer.decoder.norm)
+        self.generator = Linear(m.generator.weight, m.generator.bias)
+
+    def forward(self, token, pos, past_kv, cross_kv):
+        x = F.embedding(token, self.emb) * self.scale + self.pe[pos].unsqueeze(0)  # [1,1,d]
+        present = []
+        for i, layer in enumerate(self.layers):
+            x, kv = layer(x, past_kv[i], cross_kv[i])
+            present.append(kv)
+        return self.generator(self.norm(x))[:, 0, :], torch.stack(present)
+
+
+# ---------------------------------------------------------------- files
+
+def write_safetensors(path, state):
+    """safetensors by hand: u64 LE header length, JSON header padded with spaces to a multiple of
+    8, then the tensors' float32 bytes back to back (no holes, no trailing bytes)."""
+    header, blobs, offset = {}, [], 0
+    for name, t in state.items():
+        data = t.detach().contiguous().to(torch.float32).numpy().astype("<f4").tobytes()
+        header[name] = {"dtype": "F32", "shape": list(t.shape),
+                        "data_offsets": [offset, offset + len(data)]}
+        blobs.append(data)
+        offset += len(data)
+    text = json.dumps(header, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(text)))
+        f.write(text)
+        for blob in blobs:
+            f.write(blob)
+
+
+def export(module, args, path, input_names, output_names, dynamic_axes):
+    torch.onnx.export(module, args, path, opset_version=OPSET, do_constant_folding=True,
+                      input_names=input_names, output_names=output_names,
+                      dynamic_axes=dynamic_axes)
+    onnx.checker.check_model(path)
+
+
+def config_for(shape):
+    c = dict(SHAPES[shape])
+    c.update(activation="relu", norm_first=False, layer_norm_eps=1e-5, final_norm=True,
+             scale_embedding=True, pad_id=PAD_ID, bos_id=BOS_ID, eos_id=EOS_ID)
+    return c
+
+
+# ---------------------------------------------------------------- per shape
+
+def forced_greedy(encoder, cross_kv, step, src, c):
+    """STEPS forced greedy steps (argmax, never stopping at eos) -> ids, logits [STEPS,V]."""
+    h, d_k = c["nhead"], c["d_model"] // c["nhead"]
+    cross = cross_kv(encoder(src))
+    past = torch.zeros(c["num_decoder_layers"], 2, 1, h, 0, d_k)
+    token, ids, rows = BOS_ID, [], []
+    for pos in range(STEPS):
+        logits, past = step(torch.tensor([[token]]), torch.tensor([pos]), past, cross)
+        token = int(torch.argmax(logits[0]))  # torch.argmax returns the first maximum
+        ids.append(token)
+        rows.append(logits[0])
+    return ids, torch.stack(rows)
+
+
+def build(shape, out_dir):
+    c = config_for(shape)
+    gen = torch.Generator().manual_seed(SEED + sum(map(ord, shape)))
+    model = Seq2SeqTransformer(c).eval()
+    randomize(model, gen)
+    src_ids = torch.randint(3, c["src_vocab_size"], (SRC_LEN,), generator=gen)  # no pad/bos/eos
+    src = src_ids.unsqueeze(0)  # [1, S]
+
+    encoder, cross_kv, step = (Encoder(model, c["nhead"]).eval(), CrossKV(model, c["nhead"]).eval(),
+                               DecoderStep(model, c["nhead"]).eval())
+    with torch.no_grad():
+        ids, step_logits = forced_greedy(encoder, cross_kv, step, src, c)
+        tgt = torch.tensor([BOS_ID] + ids[:-1]).unsqueeze(1)  # [T, 1]
+        full_logits = model(src_ids.unsqueeze(1), tgt)[:, 0, :]  # [T, V]
+        memory_diff = (model.transformer.encoder(model.positional_encoding(
+            model.src_tok_emb(src_ids.unsqueeze(1))))[:, 0] - encoder(src)[0]).abs().max().item()
+    logits_diff = (full_logits - step_logits).abs().max().item()
+    top2 = torch.topk(full_logits, 2, dim=-1).values
+    min_gap = (top2[:, 0] - top2[:, 1]).min().item()
+    full_ids = torch.argmax(full_logits, dim=-1).tolist()
+    print(f"[{shape}] encoder memory max|diff| {memory_diff:.2e}, step logits vs nn.Transformer "
+          f"max|diff| {logits_diff:.2e}, smallest top-1/top-2 gap {min_gap:.2e}, "
+          f"distinct ids {len(set(ids))}/{STEPS}")
+    assert memory_diff < ATOL and logits_diff < ATOL, "incremental modules disagree with nn.Transformer"
+    assert full_ids == ids, "teacher-forced argmax differs from the incremental greedy ids"
+
+    os.makedirs(out_dir, exist_ok=True)
+    with open(os.path.join(out_dir, "config.json"), "w") as f:
+        json.dump(c, f, indent=2)
+    write_safetensors(os.path.join(out_dir, "model.safetensors"), model.state_dict())
+
+    h, d_k, L = c["nhead"], c["d_model"] // c["nhead"], c["num_decoder_layers"]
+    memory = torch.zeros(1, 5, c["d_model"])
+    cross = torch.zeros(L, 2, 1, h, 5, d_k)
+    with torch.no_grad():
+        export(encoder, (src[:, :5],), os.path.join(out_dir, "encoder.onnx"), ["src"], ["memory"],
+               {"src": {1: "S"}, "memory": {1: "S"}})
+        export(cross_kv, (memory,), os.path.join(out_dir, "cross_kv.onnx"), ["memory"],
+               ["cross_kv"], {"memory": {1: "S"}, "cross_kv": {4: "S"}})
+        # Traced with P = 3 so no size is frozen to 0; the P = 0 first step is run by peers.js.
+        export(step, (torch.tensor([[BOS_ID]]), torch.tensor([3]), torch.zeros(L, 2, 1, h, 3, d_k),
+                      cross), os.path.join(out_dir, "decoder_step.onnx"),
+               ["token", "pos", "past_kv", "cross_kv"], ["logits", "present_kv"],
+               {"past_kv": {4: "P"}, "cross_kv": {4: "S"}, "present_kv": {4: "P1"}})
+
+    with open(os.path.join(out_dir, "reference.json"), "w") as f:
+        json.dump({"src_ids": src_ids.tolist(), "ids": ids, "steps": STEPS,
+                   "min_top2_gap": min_gap}, f)
+    full_logits.numpy().astype("<f4").tofile(os.path.join(out_dir, "reference_logits.bin"))
+
+    for name in sorted(os.listdir(out_dir)):
+        size = os.path.getsize(os.path.join(out_dir, name))
+        print(f"  {os.path.join(out_dir, name)}  {size / 2**20:.1f} MiB")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    parser.add_argument("--out", default=os.path.join(root, "bench", "models"))
+    parser.add_argument("--shapes", default="base,small")
+    args = parser.parse_args()
+    for shape in args.shapes.split(","):
+        build(shape, os.path.join(args.out, shape))
+
+
+if __name__ == "__main__":
+    main()
