@@ -1,18 +1,7 @@
-import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { WasmformerError } from '../dist/errors.js';
 import { CharTokenizer } from '../dist/tokenizer.js';
-
-const MODEL_DIR = new URL('../models/numbers/', import.meta.url);
-const readJSON = (name: string): any => JSON.parse(readFileSync(new URL(name, MODEL_DIR), 'utf8'));
-
-interface Item {
-  text: string;
-  src_ids: number[];
-  expected: string;
-  greedy_ids: number[];
-  greedy_text: string;
-}
+import { readDemo, type Item } from './demo-model.js';
 
 /** A small valid tokenizer.json to mutate: specials at 0..2, a non-BMP character among the entries. */
 function tiny(overrides: Record<string, unknown> = {}): Record<string, unknown> {
@@ -43,8 +32,8 @@ function errorOf(fn: () => unknown, code: string): string {
 }
 
 describe('CharTokenizer on the shipped numbers model', () => {
-  const tok = CharTokenizer.fromJSON(readJSON('tokenizer.json'), 'models/numbers/tokenizer.json');
-  const config = readJSON('config.json');
+  const tok = CharTokenizer.fromJSON(readDemo('tokenizer.json'), 'models/numbers/tokenizer.json');
+  const config = readDemo('config.json');
 
   it('agrees with config.json on vocabulary sizes and special ids', () => {
     expect(tok.srcVocabSize).toBe(config.src_vocab_size);
@@ -53,7 +42,7 @@ describe('CharTokenizer on the shipped numbers model', () => {
   });
 
   for (const name of ['heldout.json', 'samples.json']) {
-    const items: Item[] = readJSON(name).items;
+    const items: Item[] = readDemo(name).items;
 
     it(`encodes every source of ${name} to PyTorch's ids and decodes every greedy output to its text`, () => {
       expect(items.length).toBeGreaterThan(0);

@@ -1,19 +1,10 @@
 import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadTranslator, WasmformerError, type Translator } from '../../dist/index.js';
+import { DEMO, readDemo, type Item } from '../demo-model.js';
 import { BUILD } from '../helpers.js';
 
-const DEMO = fileURLToPath(new URL('../../models/numbers/', import.meta.url));
-
-interface Item {
-  text: string;
-  src_ids: number[];
-  expected: string;
-  greedy_ids: number[];
-  greedy_text: string;
-}
-const read = (file: string) => JSON.parse(readFileSync(DEMO + file, 'utf8')) as { items: Item[] };
+const read = (file: string) => readDemo(file) as { items: Item[] };
 
 describe('the shipped demo model (numbers to English words)', () => {
   let translator: Translator;
