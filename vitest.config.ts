@@ -26,6 +26,16 @@ export default defineConfig({
           env: { WASMFORMER_BUILD: 'relaxed' },
         },
       },
+      {
+        // The example page in Debian's Chromium (/usr/bin/chromium), served by examples/serve.js.
+        extends: true,
+        test: {
+          name: 'browser',
+          include: ['test/browser/**/*.test.ts'],
+          testTimeout: 120_000,
+          hookTimeout: 120_000,
+        },
+      },
     ],
   },
 });

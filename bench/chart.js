@@ -7,7 +7,9 @@ if (!input) {
   console.error('usage: node bench/chart.js PEERS.json [OUT.svg]');
   process.exit(2);
 }
-const rows = JSON.parse(readFileSync(input, 'utf8')).filter((r) => typeof r.tokens_per_second === 'number');
+const rows = JSON.parse(readFileSync(input, 'utf8'))
+  .filter((r) => typeof r.tokens_per_second === 'number')
+  .map((r) => ({ ...r, peer: r.build ? `${r.peer} (${r.build})` : r.peer }));
 const shapes = [...new Set(rows.map((r) => r.shape))];
 const peers = [...new Set(rows.map((r) => r.peer))];
 const COLORS = ['#2f6fdb', '#6aa0f7', '#e0772e', '#8c8c8c', '#3aa55d'];

@@ -31,6 +31,7 @@ export const options = {
 const COLUMNS = {
   shape: { key: 'shape', title: 'shape' },
   peer: { key: 'peer', title: 'peer' },
+  build: { key: 'build', title: 'build' },
   encoder_ms: { key: 'encoder_ms', title: 'encode ms', digits: 2 },
   ms_per_token: { key: 'ms_per_token', title: 'ms/token', digits: 2 },
   tokens_per_second: { key: 'tokens_per_second', title: 'tok/s', digits: 1 },
@@ -51,13 +52,13 @@ export const tables = [
   {
     title: 'batch 1, 32-token source, 64 forced greedy steps, 1 thread; encode = encoder + cross-attention K/V;\n' +
       'tok/s = 64 / (encode + 64 steps); peak RSS = child process peak minus its RSS before loading the runtime',
-    columns: pick('shape', 'peer', 'encoder_ms', 'ms_per_token', 'tokens_per_second', 'peak_rss_mb', 'ids_match',
+    columns: pick('shape', 'peer', 'build', 'encoder_ms', 'ms_per_token', 'tokens_per_second', 'peak_rss_mb', 'ids_match',
       'max_abs_logit_diff', 'ours_over_peer_ms_per_token', 'ours_over_peer_tokens_per_second', 'note'),
     rows: (row) => 'ms_per_token' in row,
   },
   {
     title: 'runtime bytes a browser downloads (gzip -9 per file); first token = import + load + encode + 1 step, fresh process',
-    columns: pick('shape', 'peer', 'runtime_bytes', 'runtime_gzip_bytes', 'first_token_ms'),
+    columns: pick('shape', 'peer', 'build', 'runtime_bytes', 'runtime_gzip_bytes', 'first_token_ms'),
     rows: (row) => 'first_token_ms' in row,
   },
 ];
@@ -397,8 +398,9 @@ export async function run({ reps: repsFlag, shapes, builds }) {
     }
     speedRows.push(...rows);
   }
-  const rows = [...speedRows, ...runtimeRows];
-  return rows;
+  // Rows name our peer "wasmformer" and say which kernel build ran in `build`.
+  return [...speedRows, ...runtimeRows].map((row) =>
+    buildOf(row.peer) ? { ...row, peer: 'wasmformer', build: buildOf(row.peer) } : row);
 }
 
 function firstLine(e) {

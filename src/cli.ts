@@ -1,13 +1,22 @@
 #!/usr/bin/env node
 // The `wasmformer` command: decode with a model folder from the terminal.
+import { readFile } from 'node:fs/promises';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { WasmformerError } from './errors.js';
-import { loadModel } from './model/load.js';
+import { loadModel, type LoadOptions } from './model/load.js';
 import type { Model } from './model/model.js';
+import { loadTranslator, type Translator } from './translator.js';
+
+/** The demo model that ships with the package: numbers in digits to English words. */
+const DEMO_MODEL = fileURLToPath(new URL('../models/numbers/', import.meta.url));
 
 const USAGE = `usage:
+  wasmformer demo                    translate a few numbers with the demo model, then read lines
+  wasmformer translate [--model DIR] [--json] [TEXT...]   (no TEXT: one per line of stdin)
   wasmformer generate --model DIR --src-ids 5,6,7 [--max-new-tokens N] [--json]
-  wasmformer info --model DIR
+  wasmformer info --model DIR [--json]
 options:
   --build simd|relaxed   the kernel build (default: the best this engine runs)
   --help                 this text`;
@@ -23,7 +32,7 @@ const OPTIONS = {
 
 type Args = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>;
 
-const COMMANDS: Record<string, (args: Args) => Promise<void>> = { generate, info };
+const COMMANDS: Record<string, (args: Args) => Promise<void>> = { demo, translate, generate, info };
 
 async function main(argv: string[]): Promise<void> {
   const args = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true });
@@ -34,6 +43,63 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
   await command(args);
+}
+
+async function demo(args: Args): Promise<void> {
+  const translator = await loadTranslator(DEMO_MODEL, options(args));
+  const samples = JSON.parse(await readFile(`${DEMO_MODEL}samples.json`, 'utf8')) as { items: { text: string }[] };
+  const texts = samples.items.map((item) => item.text).filter((_, i) => i % 3 === 0);
+  console.log(`wasmformer demo: numbers to English words (${translator.model.parameters.toLocaleString('en-US')} parameters, ${translator.model.build} build)\n`);
+  // Warm-up: V8 runs the first calls of a WASM function in its baseline tier, then optimises it.
+  for (const text of texts) await translator.translate(text);
+  let tokens = 0;
+  let ms = 0;
+  for (const text of texts) {
+    const result = await printTranslation(translator, text, false);
+    tokens += result.tokens;
+    ms += result.ms;
+  }
+  console.log(`\n${tokens} tokens in ${ms.toFixed(1)} ms: ${round(tokens / (ms / 1000))} tokens/s`);
+  if (!process.stdin.isTTY) return;
+  console.log('\nType a number (digits, up to 999,999), or Ctrl-D to quit.');
+  await eachLine(async (line) => void (await printTranslation(translator, line, false)), '> ');
+}
+
+async function translate(args: Args): Promise<void> {
+  const translator = await loadTranslator(args.values.model ?? DEMO_MODEL, options(args));
+  const texts = args.positionals.slice(1);
+  const print = async (text: string): Promise<void> => void (await printTranslation(translator, text, args.values.json));
+  if (texts.length > 0) for (const text of texts) await print(text);
+  else await eachLine(print);
+}
+
+/** Translates one text and prints it with its speed (as JSON on one line with --json). */
+async function printTranslation(translator: Translator, text: string, json: boolean): Promise<{ tokens: number; ms: number }> {
+  const start = performance.now();
+  let tokens = 0;
+  const translation = await translator.translate(text, { onToken: () => tokens++ });
+  const ms = performance.now() - start;
+  const tokensPerSecond = round(tokens / (ms / 1000));
+  if (json) console.log(JSON.stringify({ text, translation, tokens_per_second: tokensPerSecond }));
+  else console.log(`${text.padStart(9)}  ->  ${translation}   (${tokens} tokens, ${tokensPerSecond} tokens/s)`);
+  return { tokens, ms };
+}
+
+/** Calls f for each non-empty line of stdin; a bad line prints its error and the loop goes on. */
+async function eachLine(f: (line: string) => Promise<void>, prompt = ''): Promise<void> {
+  const lines = createInterface({ input: process.stdin, output: prompt ? process.stdout : undefined, prompt });
+  lines.prompt();
+  for await (const line of lines) {
+    if (line.trim() !== '') {
+      try {
+        await f(line.trim());
+      } catch (error) {
+        if (!(error instanceof WasmformerError)) throw error;
+        console.error(`wasmformer: ${error.message}`);
+      }
+    }
+    lines.prompt();
+  }
 }
 
 async function generate(args: Args): Promise<void> {
@@ -60,8 +126,18 @@ async function info(args: Args): Promise<void> {
 }
 
 function open(args: Args): Promise<Model> {
+  return loadModel(required(args, 'model'), options(args));
+}
+
+/** The kernel build asked for, and a progress line on a terminal while a large model loads. */
+function options(args: Args): LoadOptions {
   const build = args.values.build as 'simd' | 'relaxed' | undefined;
-  return loadModel(required(args, 'model'), { build });
+  const onProgress = (loaded: number, total: number): void => {
+    if (!process.stderr.isTTY || total < 2 ** 24) return;
+    process.stderr.write(`\rloading weights: ${(loaded / 2 ** 20).toFixed(0)} / ${(total / 2 ** 20).toFixed(0)} MiB`);
+    if (loaded === total) process.stderr.write('\n');
+  };
+  return { build, onProgress };
 }
 
 function required(args: Args, name: 'model' | 'src-ids'): string {

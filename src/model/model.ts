@@ -28,6 +28,7 @@ export class Model {
   private readonly net: Transformer;
   private encoded = false;
   private decoded = 0; // target positions held in the self-attention caches
+  private epoch = 0; // counts the calls that change the caches, so a paused stream sees another's
 
   constructor(rt: Runtime, net: Transformer, parameters: number) {
     this.rt = rt;
@@ -60,6 +61,7 @@ export class Model {
       f32[(srcMask.ptr >> 2) + i] = srcIds[i] === c.padId ? -Infinity : 0;
     }
     this.net.encode(srcIds.length, padded);
+    this.epoch++;
     this.encoded = true;
     this.decoded = 0;
   }
@@ -97,11 +99,16 @@ export class Model {
   /** Greedy decoding as a stream: `for await (const id of model.stream(srcIds))`. */
   async *stream(srcIds: ArrayLike<number>, options: GenerateOptions = {}): AsyncGenerator<number> {
     const limit = this.start(srcIds, options);
+    let epoch = this.epoch;
     const maps = options.attention ?? null;
     maps?.begin(this.config, srcIds.length);
     let token = this.config.bosId;
     for (let pos = 0; pos < limit; pos++) {
+      if (pos > 0 && this.epoch !== epoch) {
+        throw new WasmformerError('BAD_ARGUMENT', 'stream: another call used this model while the stream was paused (one decoding at a time per model)');
+      }
       token = this.next(token, pos, maps);
+      epoch = this.epoch;
       if (token === this.config.eosId) return;
       options.onToken?.(token, pos);
       yield token;
@@ -148,6 +155,7 @@ export class Model {
     checkId(token, c.tgtVocabSize, 'target', 0);
     this.runtime().arena.i32()[this.net.state.tgtIds.ptr >> 2] = token;
     this.net.decode(1, pos, 1, maps);
+    this.epoch++;
     this.decoded = pos + 1;
   }
 

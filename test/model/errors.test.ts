@@ -78,6 +78,14 @@ describe('bad input to a loaded model', () => {
     await stillWorks();
   });
 
+  it('refuses to go on with a stream after another call used the model in between', async () => {
+    const stream = model.stream(src, { maxNewTokens: 6 });
+    expect((await stream.next()).done).toBe(false);
+    await model.generate([5, 6], { maxNewTokens: 2 });
+    await expect(stream.next()).rejects.toThrow(/another call used this model while the stream was paused/);
+    await stillWorks();
+  });
+
   it('thousands of generate calls leave the memory where it was', async () => {
     const bytes = model.memoryBytes;
     const r = rng(7);

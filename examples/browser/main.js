@@ -1,0 +1,179 @@
+// The example page: translate as the person types, stream the output token by token, and draw
+// the decoder's cross-attention of a chosen layer and head as a heat map.
+import { AttentionMaps, loadTranslator, WasmformerError } from 'wasmformer';
+
+const MODEL_URL = '/models/numbers/';
+
+const $ = (id) => document.getElementById(id);
+const source = $('source');
+const output = $('output');
+const errorLine = $('error');
+const statusLine = $('status');
+const layerSelect = $('layer');
+const headSelect = $('head');
+const canvas = $('heatmap');
+
+let translator = null;
+let modelInfo = '';
+/** The decoding in progress; a new one waits for the last to stop, so only one uses the model. */
+let run = { cancelled: true, finished: Promise.resolve() };
+/** What the heat map shows: the last decoding's maps and the labels of its rows and columns. */
+let view = { maps: null, sourceLabels: [], outputLabels: [] };
+
+start().catch((e) => {
+  statusLine.textContent = 'The model could not be loaded.';
+  showError(e);
+});
+
+async function start() {
+  const begin = performance.now();
+  translator = await loadTranslator(MODEL_URL, { onProgress: showProgress });
+  const { config, parameters, build } = translator.model;
+  const ms = performance.now() - begin;
+  modelInfo = `${(parameters / 1e6).toFixed(1)}M parameters, loaded in ${ms.toFixed(0)} ms, ${build === 'relaxed' ? 'relaxed SIMD' : 'SIMD128'} kernels`;
+  statusLine.textContent = modelInfo;
+  fillSelect(layerSelect, config.numDecoderLayers);
+  fillSelect(headSelect, config.nhead);
+  layerSelect.addEventListener('change', draw);
+  headSelect.addEventListener('change', draw);
+  source.addEventListener('input', restart);
+  source.disabled = false;
+  source.focus();
+  restart();
+}
+
+/** Cancels the decoding in progress (it stops at its next token) and queues one of the current text. */
+function restart() {
+  run.cancelled = true;
+  delete output.dataset.source;
+  const next = { cancelled: false };
+  next.finished = run.finished.then(() => next.cancelled || translate(source.value.trim(), next));
+  run = next;
+}
+
+/** Decodes text, showing each token as it arrives; never throws (errors go to the page). */
+async function translate(text, current) {
+  const maps = new AttentionMaps();
+  view = { maps, sourceLabels: [], outputLabels: [] };
+  output.textContent = '';
+  errorLine.textContent = '';
+  statusLine.textContent = modelInfo;
+  output.classList.add('running');
+  try {
+    if (text !== '') await decode(text, maps, current);
+  } catch (e) {
+    showError(e);
+  } finally {
+    output.classList.remove('running');
+    draw(); // also the last step, the one that chose eos, or nothing when there was no text
+  }
+  // Marks the text whose decoding ended (done or failed), for anyone waiting on the page.
+  if (!current.cancelled) output.dataset.source = text;
+}
+
+async function decode(text, maps, current) {
+  const { tokenizer } = translator;
+  view.sourceLabels = tokenizer.encodeSource(text).map((id) => tokenizer.srcVocab[id]);
+  let busy = 0; // time spent decoding, not waiting for the browser to paint
+  let t = performance.now();
+  for await (const piece of translator.stream(text, { attention: maps })) {
+    busy += performance.now() - t;
+    output.textContent += piece;
+    view.outputLabels.push(piece);
+    draw();
+    await nextFrame();
+    if (current.cancelled) return;
+    t = performance.now();
+  }
+  busy += performance.now() - t;
+  const rate = Math.round((maps.steps * 1000) / busy);
+  statusLine.textContent = `${modelInfo} · ${maps.steps} steps in ${busy.toFixed(1)} ms: ${rate} tokens/s`;
+}
+
+function nextFrame() {
+  return new Promise((resolve) => requestAnimationFrame(() => resolve()));
+}
+
+function showProgress(loaded, total) {
+  const mb = (bytes) => `${(bytes / 1e6).toFixed(1)} MB`;
+  statusLine.textContent = total > 0
+    ? `Loading the model: ${Math.round((100 * loaded) / total)}% of ${mb(total)}`
+    : `Loading the model: ${mb(loaded)}`;
+}
+
+/** A WasmformerError's message says what was wrong; anything else is a bug worth the console too. */
+function showError(e) {
+  if (e instanceof WasmformerError) {
+    errorLine.textContent = e.message;
+  } else {
+    errorLine.textContent = `Unexpected error: ${e?.message ?? e}`;
+    console.error(e);
+  }
+}
+
+function fillSelect(select, count) {
+  for (let i = 0; i < count; i++) select.add(new Option(String(i))); // numbered as maps.cross(layer, head) counts
+}
+
+// Heat map: one column per decoding step (output token), one row per source token.
+const CELL = 26; // largest cell side, CSS pixels; cells shrink so long outputs fit the width
+const LEFT = 48; // room for the source labels
+const TOP = 22; // room for the output labels
+const RAMP = [[247, 251, 255], [198, 219, 239], [107, 174, 214], [33, 113, 181], [8, 48, 107]];
+
+function draw() {
+  const { maps, sourceLabels, outputLabels } = view;
+  const steps = maps?.steps ?? 0;
+  const rows = sourceLabels.length;
+  const ctx = canvas.getContext('2d');
+  if (steps === 0 || rows === 0) {
+    canvas.width = canvas.height = 0;
+    return;
+  }
+  const room = output.clientWidth - LEFT; // the width of the page's column
+  const cell = Math.max(8, Math.min(CELL, Math.floor(room / steps)));
+  const width = LEFT + steps * cell;
+  const height = TOP + rows * cell;
+  const dpr = window.devicePixelRatio || 1;
+  canvas.width = Math.round(width * dpr);
+  canvas.height = Math.round(height * dpr);
+  canvas.style.width = `${width}px`;
+  canvas.style.height = `${height}px`;
+  ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+
+  const weights = maps.cross(Number(layerSelect.value), Number(headSelect.value)); // [steps, srcLen]
+  for (let t = 0; t < steps; t++) {
+    for (let s = 0; s < rows; s++) {
+      ctx.fillStyle = color(weights[t * maps.srcLen + s]);
+      ctx.fillRect(LEFT + t * cell, TOP + s * cell, cell, cell);
+    }
+  }
+
+  const size = Math.min(14, cell - 2); // labels as large as the cells let them be
+  ctx.fillStyle = '#1b1f24';
+  ctx.textAlign = 'center';
+  ctx.textBaseline = 'bottom';
+  for (let t = 0; t < steps; t++) {
+    // The step after the last token is the one that chose eos.
+    label(ctx, outputLabels[t] ?? '<eos>', size, LEFT + (t + 0.5) * cell, TOP - 4);
+  }
+  ctx.textAlign = 'right';
+  ctx.textBaseline = 'middle';
+  for (let s = 0; s < rows; s++) label(ctx, sourceLabels[s], size, LEFT - 6, TOP + (s + 0.5) * cell);
+}
+
+/** Writes a token as an axis label: a space made visible, a special token ("<eos>") small and without brackets. */
+function label(ctx, text, size, x, y) {
+  const special = text.length > 1 && text.startsWith('<');
+  ctx.font = `${special ? Math.round(size * 0.7) : size}px ui-monospace, monospace`;
+  ctx.fillText(text === ' ' ? '␣' : special ? text.slice(1, -1) : text, x, y);
+}
+
+/** A weight in [0, 1] as a colour, white to dark blue, linear between the ramp's stops. */
+function color(w) {
+  const x = Math.min(Math.max(w, 0), 1) * (RAMP.length - 1);
+  const i = Math.min(Math.floor(x), RAMP.length - 2);
+  const f = x - i;
+  const [r, g, b] = RAMP[i].map((c, k) => Math.round(c + f * (RAMP[i + 1][k] - c)));
+  return `rgb(${r}, ${g}, ${b})`;
+}
