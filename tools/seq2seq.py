@@ -155,13 +155,15 @@ class Seq2SeqTransformer(nn.Module):
         return (src == self.config['pad_id']).T
 
     def causal_mask(self, n):  # [n, n]: -inf above the diagonal, in the model's dtype
-        return nn.Transformer.generate_square_subsequent_mask(n).to(self.tgt_tok_emb.embedding.weight.dtype)
+        dtype = self.tgt_tok_emb.embedding.weight.dtype
+        return nn.Transformer.generate_square_subsequent_mask(n).to(dtype)
 
     def forward(self, src, tgt, pad_mask=True):
         """src [S, B], tgt [T, B] -> logits [T, B, tgt_vocab_size] through nn.Transformer itself.
         pad_mask False leaves source pads unmasked."""
         pad = self.src_padding(src) if pad_mask else None
-        out = self.transformer(self.embed_src(src), self.embed_tgt(tgt), tgt_mask=self.causal_mask(tgt.size(0)),
+        out = self.transformer(self.embed_src(src), self.embed_tgt(tgt),
+                               tgt_mask=self.causal_mask(tgt.size(0)),
                                src_key_padding_mask=pad, memory_key_padding_mask=pad)
         return self.project(out)
 
@@ -247,7 +249,7 @@ def read_safetensors(source):
     data = blob[8 + n:]
     header.pop('__metadata__', None)
     at = 0
-    for start, end, name in sorted((v['data_offsets'][0], v['data_offsets'][1], k) for k, v in header.items()):
+    for start, end, name in sorted((*v['data_offsets'], k) for k, v in header.items()):
         if start != at:
             raise ValueError(f'{name}: hole or overlap at byte {at} of the data')
         at = end
