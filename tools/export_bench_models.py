@@ -2,7 +2,8 @@
 """Build the seeded random-weight models that bench/peers.js runs on every peer.
 
 For each shape (base, small) writes bench/models/<shape>/:
-  config.json, model.safetensors        the wasmformer model (shared/spec/model-format.md)
+  config.json, model.safetensors        the wasmformer model (shared/spec/model-format.md),
+                                        tools/seq2seq.py's Seq2SeqTransformer
   encoder.onnx                          src ids [1,S] int64 -> memory [1,S,d]
   cross_kv.onnx                         memory [1,S,d] -> cross_kv [L,2,1,h,S,d_k]
   decoder_step.onnx                     token [1,1], pos [1], past_kv [L,2,1,h,P,d_k], cross_kv
@@ -19,13 +20,13 @@ import argparse
 import json
 import math
 import os
-import struct
 
-import numpy as np
 import onnx
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from seq2seq import Seq2SeqTransformer, sinusoid, write_safetensors
 
 torch.set_num_threads(1)
 
@@ -43,55 +44,7 @@ OPSET = 17
 ATOL = 1e-4
 
 
-# ---------------------------------------------------------------- the tutorial's model layout
-
-class PositionalEncoding(nn.Module):
-    """The tutorial's sinusoid buffer, [P, 1, d_model] (sequence-first)."""
-
-    def __init__(self, d_model, maxlen):
-        super().__init__()
-        den = torch.exp(-torch.arange(0, d_model, 2) * math.log(10000) / d_model)
-        pos = torch.arange(0, maxlen).reshape(maxlen, 1)
-        pe = torch.zeros((maxlen, d_model))
-        pe[:, 0::2] = torch.sin(pos * den)
-        pe[:, 1::2] = torch.cos(pos * den)
-        self.register_buffer("pos_embedding", pe.unsqueeze(-2))
-
-    def forward(self, x):  # x [S, B, d]
-        return x + self.pos_embedding[: x.size(0)]
-
-
-class TokenEmbedding(nn.Module):
-    def __init__(self, vocab, d_model):
-        super().__init__()
-        self.embedding = nn.Embedding(vocab, d_model)
-        self.d_model = d_model
-
-    def forward(self, tokens):
-        return self.embedding(tokens.long()) * math.sqrt(self.d_model)
-
-
-class Seq2SeqTransformer(nn.Module):
-    def __init__(self, c):
-        super().__init__()
-        self.transformer = nn.Transformer(
-            d_model=c["d_model"], nhead=c["nhead"], num_encoder_layers=c["num_encoder_layers"],
-            num_decoder_layers=c["num_decoder_layers"], dim_feedforward=c["dim_feedforward"],
-            dropout=0.0)
-        self.generator = nn.Linear(c["d_model"], c["tgt_vocab_size"])
-        self.src_tok_emb = TokenEmbedding(c["src_vocab_size"], c["d_model"])
-        self.tgt_tok_emb = TokenEmbedding(c["tgt_vocab_size"], c["d_model"])
-        self.positional_encoding = PositionalEncoding(c["d_model"], c["max_len"])
-
-    def forward(self, src, tgt):
-        """Full teacher-forced forward; src [S,1], tgt [T,1] -> logits [T,1,V]."""
-        t = tgt.size(0)
-        tgt_mask = torch.triu(torch.full((t, t), float("-inf")), diagonal=1)
-        outs = self.transformer(self.positional_encoding(self.src_tok_emb(src)),
-                                self.positional_encoding(self.tgt_tok_emb(tgt)),
-                                tgt_mask=tgt_mask)
-        return self.generator(outs)
-
+# ---------------------------------------------------------------- the model's weights
 
 def randomize(model, gen):
     """Tutorial init (xavier on matrices) plus non-trivial biases and LayerNorm affines, so a
@@ -261,25 +214,6 @@ class DecoderStep(nn.Module):
 
 # ---------------------------------------------------------------- files
 
-def write_safetensors(path, state):
-    """safetensors by hand: u64 LE header length, JSON header padded with spaces to a multiple of
-    8, then the tensors' float32 bytes back to back (no holes, no trailing bytes)."""
-    header, blobs, offset = {}, [], 0
-    for name, t in state.items():
-        data = t.detach().contiguous().to(torch.float32).numpy().astype("<f4").tobytes()
-        header[name] = {"dtype": "F32", "shape": list(t.shape),
-                        "data_offsets": [offset, offset + len(data)]}
-        blobs.append(data)
-        offset += len(data)
-    text = json.dumps(header, separators=(",", ":")).encode()
-    text += b" " * (-len(text) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(text)))
-        f.write(text)
-        for blob in blobs:
-            f.write(blob)
-
-
 def export(module, args, path, input_names, output_names, dynamic_axes):
     torch.onnx.export(module, args, path, opset_version=OPSET, do_constant_folding=True,
                       input_names=input_names, output_names=output_names,
@@ -313,7 +247,9 @@ def forced_greedy(encoder, cross_kv, step, src, c):
 def build(shape, out_dir):
     c = config_for(shape)
     gen = torch.Generator().manual_seed(SEED + sum(map(ord, shape)))
-    model = Seq2SeqTransformer(c).eval()
+    # the tutorial's [P, 1, d_model] sinusoid buffer, P = max_len
+    positions = sinusoid(c["max_len"], c["d_model"], like_tutorial=True).unsqueeze(1)
+    model = Seq2SeqTransformer(c, positions=positions).eval()
     randomize(model, gen)
     src_ids = torch.randint(3, c["src_vocab_size"], (SRC_LEN,), generator=gen)  # no pad/bos/eos
     src = src_ids.unsqueeze(0)  # [1, S]
@@ -323,9 +259,10 @@ def build(shape, out_dir):
     with torch.no_grad():
         ids, step_logits = forced_greedy(encoder, cross_kv, step, src, c)
         tgt = torch.tensor([BOS_ID] + ids[:-1]).unsqueeze(1)  # [T, 1]
-        full_logits = model(src_ids.unsqueeze(1), tgt)[:, 0, :]  # [T, V]
-        memory_diff = (model.transformer.encoder(model.positional_encoding(
-            model.src_tok_emb(src_ids.unsqueeze(1))))[:, 0] - encoder(src)[0]).abs().max().item()
+        # no pad mask: the source has no pad, and the ONNX graphs take none
+        full_logits = model(src_ids.unsqueeze(1), tgt, pad_mask=False)[:, 0, :]  # [T, V]
+        memory = model.encode(src_ids.unsqueeze(1), pad_mask=False)[:, 0]
+        memory_diff = (memory - encoder(src)[0]).abs().max().item()
     logits_diff = (full_logits - step_logits).abs().max().item()
     top2 = torch.topk(full_logits, 2, dim=-1).values
     min_gap = (top2[:, 0] - top2[:, 1]).min().item()

@@ -30,22 +30,18 @@ expected.json:
 import argparse
 import copy
 import json
-import math
-import struct
 import sys
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
-import torch.nn.functional as F
+
+from seq2seq import (CONFIG_FIELDS, Seq2SeqTransformer, build_transformer, greedy, read_safetensors,
+                     safetensors_bytes, sinusoid)
 
 MIN_MARGIN = 1e-2  # smallest top-1 minus top-2 logit accepted at any greedy step
 REPO = Path(__file__).resolve().parent.parent
-
-CONFIG_FIELDS = ('d_model', 'nhead', 'num_encoder_layers', 'num_decoder_layers', 'dim_feedforward',
-                 'activation', 'norm_first', 'layer_norm_eps', 'final_norm', 'scale_embedding',
-                 'src_vocab_size', 'tgt_vocab_size', 'max_len', 'pad_id', 'bos_id', 'eos_id')
 
 
 # ---------------------------------------------------------------------------------------------
@@ -177,107 +173,32 @@ CASES = [
 
 
 # ---------------------------------------------------------------------------------------------
-# The model: the tutorial's Seq2SeqTransformer, sequence-first like the tutorial (batch_first
-# False, which also keeps torch off its nested-tensor fast path), batch size 1.
+# The case's model (seq2seq.py, batch size 1) with its random weights
 # ---------------------------------------------------------------------------------------------
 
-def sinusoid(rows, d_model):
-    """The paper's PE [rows, d_model]: sin on even columns, cos on odd ones, float64 then float32."""
-    pos = np.arange(rows, dtype=np.float64)[:, None]
-    col = np.arange(d_model)
-    angle = pos / np.power(10000.0, (col - col % 2) / d_model)  # 2i / d_model for columns 2i, 2i+1
-    pe = np.where(col % 2 == 0, np.sin(angle), np.cos(angle))
-    return torch.from_numpy(pe.astype(np.float32))
+def position_table(c):
+    """The stored pos_embedding ([P, 1, d_model] or [P, d_model]), or None for the computed
+    sinusoid. A random table is drawn later, by draw_initial_weights."""
+    if c['positions'] == 'none':
+        return None
+    rank, rows, kind = c['positions']
+    table = sinusoid(rows, c['d_model']) if kind == 'sinusoid' else torch.zeros(rows, c['d_model'])
+    return table.unsqueeze(1) if rank == 3 else table
 
 
-class TokenEmbedding(nn.Module):
-    def __init__(self, vocab, d_model, scale):
-        super().__init__()
-        self.embedding = nn.Embedding(vocab, d_model)
-        self.scale = math.sqrt(d_model) if scale else 1.0
-
-    def forward(self, ids):  # [S, 1] -> [S, 1, d_model]
-        return self.embedding(ids) * self.scale
-
-
-class PositionalEncoding(nn.Module):
-    """Stored buffer `pos_embedding` ([P, 1, d] or [P, d]) or a computed, unsaved sinusoid."""
-
-    def __init__(self, table, stored):
-        super().__init__()
-        self.register_buffer('pos_embedding', table, persistent=stored)
-
-    def forward(self, x):  # x [S, 1, d]
-        pe = self.pos_embedding[:x.size(0)]
-        return x + (pe if pe.dim() == 3 else pe.unsqueeze(1))
-
-
-class TiedGenerator(nn.Module):
-    """The tgt embedding matrix as output projection; `bias` is generator.bias when present."""
-
-    def __init__(self, vocab, bias):
-        super().__init__()
-        self.bias = nn.Parameter(torch.zeros(vocab)) if bias else None
-
-    def forward(self, x, weight):
-        return F.linear(x, weight, self.bias)
-
-
-def build_transformer(c):
-    kw = dict(d_model=c['d_model'], nhead=c['nhead'], dim_feedforward=c['dim_feedforward'],
-              dropout=0.0, activation=c['activation'], layer_norm_eps=c['layer_norm_eps'],
-              batch_first=False, norm_first=c['norm_first'])
-    if c['final_norm']:
-        return nn.Transformer(num_encoder_layers=c['num_encoder_layers'],
-                              num_decoder_layers=c['num_decoder_layers'], **kw)
-    encoder = nn.TransformerEncoder(nn.TransformerEncoderLayer(**kw), c['num_encoder_layers'],
-                                    norm=None, enable_nested_tensor=False)
-    decoder = nn.TransformerDecoder(nn.TransformerDecoderLayer(**kw), c['num_decoder_layers'], norm=None)
-    return nn.Transformer(custom_encoder=encoder, custom_decoder=decoder, **kw)
-
-
-class Seq2SeqTransformer(nn.Module):
-    def __init__(self, c):
-        super().__init__()
-        self.c = c
-        d = c['d_model']
-        self.transformer = build_transformer(c)
-        self.src_tok_emb = TokenEmbedding(c['src_vocab_size'], d, c['scale_embedding'])
-        self.tgt_tok_emb = TokenEmbedding(c['tgt_vocab_size'], d, c['scale_embedding'])
-        if c['positions'] == 'none':
-            table, stored = sinusoid(c['max_len'], d), False
-        else:
-            rank, rows, kind = c['positions']
-            table = sinusoid(rows, d) if kind == 'sinusoid' else torch.randn(rows, d) * 0.5
-            table, stored = (table.unsqueeze(1) if rank == 3 else table), True
-        self.positional_encoding = PositionalEncoding(table, stored)
-        self.tied = c['generator'] == 'tied'
-        if self.tied:
-            self.generator = TiedGenerator(c['tgt_vocab_size'], c['generator_bias'])
-        else:
-            self.generator = nn.Linear(d, c['tgt_vocab_size'], bias=c['generator_bias'])
-
-    def project(self, x):
-        if self.tied:
-            return self.generator(x, self.tgt_tok_emb.embedding.weight)
-        return self.generator(x)
-
-    def embed_src(self, src):
-        return self.positional_encoding(self.src_tok_emb(src))
-
-    def embed_tgt(self, tgt):
-        return self.positional_encoding(self.tgt_tok_emb(tgt))
-
-    def forward(self, src, tgt, use_pad_mask=True):
-        """src [S, 1], tgt [T, 1] (int64) -> logits [T, tgt_vocab]."""
-        pad = (src == self.c['pad_id']).T if use_pad_mask else None  # [1, S], True = masked
-        tgt_mask = nn.Transformer.generate_square_subsequent_mask(tgt.size(0)).to(self.dtype())
-        out = self.transformer(self.embed_src(src), self.embed_tgt(tgt), tgt_mask=tgt_mask,
-                               src_key_padding_mask=pad, memory_key_padding_mask=pad)
-        return self.project(out)[:, 0]
-
-    def dtype(self):
-        return self.tgt_tok_emb.embedding.weight.dtype
+def draw_initial_weights(model, c):
+    """Draws every initial weight from the case's seed in the order the committed fixtures drew
+    them: transformer, token embeddings, random positions, generator. (The model makes its
+    modules in the tutorial's order, generator second, which would draw other numbers.)"""
+    torch.manual_seed(c['seed'])
+    model.transformer = build_transformer(c)
+    model.src_tok_emb.embedding.reset_parameters()
+    model.tgt_tok_emb.embedding.reset_parameters()
+    if c['positions'] != 'none' and c['positions'][2] == 'random':
+        pe = model.positional_encoding.pos_embedding
+        pe.copy_((torch.randn(pe.shape[0], c['d_model']) * 0.5).reshape(pe.shape))
+    if c['generator'] == 'linear':
+        model.generator.reset_parameters()
 
 
 def randomize(model, c):
@@ -290,7 +211,9 @@ def randomize(model, c):
         emb_std = d ** -0.25  # the tied generator uses the unscaled matrix: keep logits O(1)
     else:
         emb_std = d ** -0.5  # times sqrt(d_model): O(1) entries, like the positions
-    for name, p in model.named_parameters():
+    # generator last, as the committed fixtures drew
+    named = sorted(model.named_parameters(), key=lambda item: item[0].startswith('generator.'))
+    for name, p in named:
         if name.endswith('embedding.weight'):
             nn.init.normal_(p, std=emb_std)
         elif name.endswith('in_proj_weight'):
@@ -308,68 +231,44 @@ def randomize(model, c):
 
 
 def build_model(c):
-    torch.manual_seed(c['seed'])
-    model = Seq2SeqTransformer(c)
+    model = Seq2SeqTransformer(c, positions=position_table(c), generator=c['generator'],
+                               generator_bias=c['generator_bias'])
     with torch.no_grad():
+        draw_initial_weights(model, c)
         randomize(model, c)
     return model.eval()
 
 
 # ---------------------------------------------------------------------------------------------
-# Forward passes and greedy decoding
+# Forward passes (the greedy loop is seq2seq.greedy)
 # ---------------------------------------------------------------------------------------------
 
 def column(ids):
     return torch.tensor(ids, dtype=torch.int64).unsqueeze(1)
 
 
-def top_two(row):
-    """(argmax with the lowest id winning ties, top-1 minus top-2 value)."""
-    row = row.detach().double().numpy()
-    best = int(np.argmax(row))  # numpy returns the first maximum
-    others = np.delete(row, best)
-    return best, float(row[best] - others.max())
-
-
-def finish(ys, eos):
-    """The spec's result: drop the leading bos and a final eos."""
-    ids = ys[1:]
-    stopped = bool(ids) and ids[-1] == eos
-    return (ids[:-1] if stopped else ids), stopped
-
-
-def greedy(next_logits, c, max_new):
-    """The spec's greedy loop; next_logits(ys) gives the logits of ys's last position.
-    Returns (ids, stopped_by_eos, smallest top-1 minus top-2 margin over the steps)."""
-    ys, margin = [c['bos_id']], math.inf
-    for _ in range(max_new):
-        token, m = top_two(next_logits(ys))
-        ys.append(token)
-        margin = min(margin, m)
-        if token == c['eos_id']:
-            break
-    ids, stopped = finish(ys, c['eos_id'])
-    return ids, stopped, margin
+def forward_logits(model, src, tgt, pad_mask=True):
+    """One teacher-forced pass of id lists src and tgt -> [len(tgt), tgt_vocab_size]."""
+    return model(column(src), column(tgt), pad_mask)[:, 0]
 
 
 def full_recompute(model, src):
     """The reference: nn.Transformer over the whole prefix at every step."""
-    return lambda ys: model(column(src), column(ys))[-1]
+    return lambda ys: forward_logits(model, src, ys)[-1]
 
 
 def split_stacks(model, src):
     """Second implementation: transformer.encoder once, then transformer.decoder per step
     (with a boolean causal mask where the reference uses the float -inf one)."""
-    c, t = model.c, model.transformer
     s = column(src)
-    pad = (s == c['pad_id']).T
-    memory = t.encoder(model.embed_src(s), src_key_padding_mask=pad)
+    pad = model.src_padding(s)
+    memory = model.encode(s)
 
     def next_logits(ys):
         n = len(ys)
         causal = torch.triu(torch.ones(n, n, dtype=torch.bool), diagonal=1)
-        out = t.decoder(model.embed_tgt(column(ys)), memory, tgt_mask=causal,
-                        memory_key_padding_mask=pad)
+        out = model.transformer.decoder(model.embed_tgt(column(ys)), memory, tgt_mask=causal,
+                                        memory_key_padding_mask=pad)
         return model.project(out[-1, 0])
     return next_logits
 
@@ -391,7 +290,7 @@ def pick_greedy(model, make_src, max_new, want, tries=100):
     """The first random source whose greedy run has the wanted ending, a safe margin at every
     step and varied ids. Searches with the faster split implementation; build_case re-runs the
     reference on the pick."""
-    c = model.c
+    c = model.config
     for _ in range(tries):
         src = make_src()
         ids, stopped, margin = greedy(split_stacks(model, src), c, max_new)
@@ -456,10 +355,9 @@ def make_inputs(model, c):
     return forward, picks, boosts
 
 
-def greedy_record(model, model64, src, max_new):
+def greedy_record(model, model64, c, src, max_new):
     """The reference greedy run (full recompute, float32), checked against the split
     implementation and against float64."""
-    c = model.c
     ids, stopped, margin = greedy(full_recompute(model, src), c, max_new)
     assert margin >= MIN_MARGIN, f"{c['name']}: margin {margin} at src {src}"
     assert greedy(split_stacks(model, src), c, max_new)[0] == ids, 'split greedy differs'
@@ -469,47 +367,8 @@ def greedy_record(model, model64, src, max_new):
 
 
 # ---------------------------------------------------------------------------------------------
-# safetensors, by hand
+# The tensors of the file
 # ---------------------------------------------------------------------------------------------
-
-def safetensors_bytes(tensors, reverse_data=False):
-    """tensors: {name: float32 ndarray}. Header keys sorted; data contiguous with no holes."""
-    names = sorted(tensors)
-    data_order = names[::-1] if reverse_data else names
-    offsets, chunks, at = {}, [], 0
-    for name in data_order:
-        raw = np.ascontiguousarray(tensors[name], dtype='<f4').tobytes()
-        offsets[name] = [at, at + len(raw)]
-        chunks.append(raw)
-        at += len(raw)
-    header = {'__metadata__': {'format': 'pt'}}
-    for name in names:
-        header[name] = {'dtype': 'F32', 'shape': list(tensors[name].shape), 'data_offsets': offsets[name]}
-    text = json.dumps(header, separators=(',', ':')).encode()
-    text += b' ' * (-len(text) % 8)
-    return struct.pack('<Q', len(text)) + text + b''.join(chunks)
-
-
-def parse_safetensors(blob):
-    """Strict reader (the checks the spec asks of the loader) returning {name: ndarray}."""
-    (n,) = struct.unpack('<Q', blob[:8])
-    header = json.loads(blob[8:8 + n])
-    data = blob[8 + n:]
-    header.pop('__metadata__', None)
-    spans = sorted((v['data_offsets'][0], v['data_offsets'][1], k) for k, v in header.items())
-    at = 0
-    for start, end, name in spans:
-        assert start == at, f'{name}: hole or overlap at {at}'
-        at = end
-    assert at == len(data), 'bytes that no tensor claims'
-    out = {}
-    for name, v in header.items():
-        assert v['dtype'] == 'F32', name
-        start, end = v['data_offsets']
-        assert end - start == 4 * int(np.prod(v['shape'], dtype=np.int64)), name
-        out[name] = np.frombuffer(data[start:end], dtype='<f4').reshape(v['shape'])
-    return out
-
 
 def state_tensors(model, c):
     """The state dict as float32 arrays, plus the case's unrelated extra tensors."""
@@ -580,17 +439,17 @@ def self_checks(model, c, forward):
     """Facts the fixture relies on: causality, and (padding case) that the mask matters and
     that trailing pads change nothing."""
     for src, tgt in forward:
-        full = model(column(src), column(tgt))
+        full = forward_logits(model, src, tgt)
         k = max(1, len(tgt) // 2)
-        assert close(model(column(src), column(tgt[:k])), full[:k], 1e-5), 'not causal'
+        assert close(forward_logits(model, src, tgt[:k]), full[:k], 1e-5), 'not causal'
         if c['pad_id'] in src:
-            unmasked = model(column(src), column(tgt), use_pad_mask=False)
+            unmasked = forward_logits(model, src, tgt, pad_mask=False)
             assert not close(unmasked, full, 1e-2), f'{c["name"]}: the pad mask changes nothing'
             stripped = list(src)
             while stripped[-1] == c['pad_id']:
                 stripped.pop()
             if c['pad_id'] not in stripped:
-                assert close(model(column(stripped), column(tgt)), full, 1e-5), 'trailing pads leak'
+                assert close(forward_logits(model, stripped, tgt), full, 1e-5), 'trailing pads leak'
 
 
 def build_case(c):
@@ -602,18 +461,19 @@ def build_case(c):
         diff64 = 0.0
         rows = []
         for src, tgt in forward:
-            logits = model(column(src), column(tgt))
-            diff64 = max(diff64, float((model64(column(src), column(tgt)) - logits.double()).abs().max()))
+            logits = forward_logits(model, src, tgt)
+            diff64 = max(diff64, float((forward_logits(model64, src, tgt) - logits.double()).abs().max()))
             rows.append(dict(src=src, tgt=tgt, logits=[f32_number(v) for v in logits.reshape(-1).numpy()]))
-        runs = [greedy_record(model, model64, src, max_new) for src, max_new in picks]
+        runs = [greedy_record(model, model64, c, src, max_new) for src, max_new in picks]
         for src, tgt in forward:
             assert len(src) <= c['max_len'] and len(tgt) <= c['max_len'] and tgt[0] == c['bos_id']
 
     tensors = state_tensors(model, c)
     spec_names = expected_names(c)
     assert set(model.state_dict()) == spec_names, set(model.state_dict()) ^ spec_names
-    blob = safetensors_bytes(tensors, c.get('reverse_data', False))
-    back = parse_safetensors(blob)
+    blob = safetensors_bytes({n: tensors[n] for n in sorted(tensors)}, metadata={'format': 'pt'},
+                             reverse_data=c.get('reverse_data', False))
+    back = read_safetensors(blob)
     assert set(back) == set(tensors)
     for name, arr in tensors.items():
         assert back[name].shape == arr.shape and np.array_equal(back[name], arr), name

@@ -4,11 +4,12 @@
         /usr/bin/python3 tools/train_demo.py [--steps N] [--out models/numbers]
 
 A character-level encoder-decoder laid out exactly like PyTorch's translation tutorial
-(Seq2SeqTransformer: src_tok_emb, tgt_tok_emb, positional_encoding, transformer, generator),
-so its state dict is the format of shared/spec/model-format.md. The script trains it, writes
-config.json, model.safetensors (by hand: no safetensors package here), tokenizer.json, then
-reloads the exported weights into a fresh model and writes, from that model's greedy decoding,
-heldout.json (numbers never seen in training) and samples.json (a few hand-picked inputs).
+(tools/seq2seq.py's Seq2SeqTransformer: src_tok_emb, tgt_tok_emb, positional_encoding,
+transformer, generator), so its state dict is the format of shared/spec/model-format.md. The
+script trains it, writes config.json, model.safetensors (by hand: no safetensors package here),
+tokenizer.json, then reloads the exported weights into a fresh model and writes, from that
+model's greedy decoding, heldout.json (numbers never seen in training) and samples.json (a few
+hand-picked inputs).
 
 Conventions (models/numbers/README.md): 0..999,999; input digits without leading zeros,
 optionally with a comma before the last three digits; output American English, lowercase,
@@ -20,13 +21,14 @@ import json
 import math
 import os
 import random
-import struct
 import time
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # before torch loads OpenBLAS: no helper threads
 
 import torch
 from torch import nn
+
+from seq2seq import Seq2SeqTransformer, greedy, read_safetensors, sinusoid, write_safetensors
 
 SEED = 1234
 PAD, BOS, EOS = 0, 1, 2
@@ -125,63 +127,15 @@ def heldout_numbers(rng):
     return sorted(picks)
 
 
-# ---------------------------------------------------------------- the model (tutorial layout)
+# ---------------------------------------------------------------- the model (tools/seq2seq.py)
 
-class PositionalEncoding(nn.Module):
-    """The paper's sinusoid as a [P, 1, d_model] buffer (seq-first), P = max_len."""
-
-    def __init__(self, d_model, max_len):
-        super().__init__()
-        div = torch.exp(-torch.arange(0, d_model, 2) * math.log(10000.0) / d_model)
-        pos = torch.arange(max_len).unsqueeze(1)
-        pe = torch.zeros(max_len, d_model)
-        pe[:, 0::2] = torch.sin(pos * div)
-        pe[:, 1::2] = torch.cos(pos * div)
-        self.register_buffer("pos_embedding", pe.unsqueeze(1))
-
-    def forward(self, x):  # x: (seq, batch, d_model)
-        return x + self.pos_embedding[: x.size(0)]
-
-
-class TokenEmbedding(nn.Module):
-    def __init__(self, vocab_size, d_model):
-        super().__init__()
-        self.embedding = nn.Embedding(vocab_size, d_model)
-        self.scale = math.sqrt(d_model)
-        # std 1/sqrt(d_model), so scaled embeddings are O(1) like the positions; nn.Embedding's
-        # default N(0, 1) times sqrt(d_model) would drown them and position is what this task is about.
-        nn.init.normal_(self.embedding.weight, std=d_model ** -0.5)
-
-    def forward(self, ids):
-        return self.embedding(ids) * self.scale
-
-
-class Seq2SeqTransformer(nn.Module):
-    def __init__(self, cfg):
-        super().__init__()
-        d = cfg["d_model"]
-        self.transformer = nn.Transformer(
-            d_model=d, nhead=cfg["nhead"],
-            num_encoder_layers=cfg["num_encoder_layers"], num_decoder_layers=cfg["num_decoder_layers"],
-            dim_feedforward=cfg["dim_feedforward"], dropout=0.0, activation=cfg["activation"],
-            layer_norm_eps=cfg["layer_norm_eps"], norm_first=cfg["norm_first"])
-        self.generator = nn.Linear(d, cfg["tgt_vocab_size"])
-        self.src_tok_emb = TokenEmbedding(cfg["src_vocab_size"], d)
-        self.tgt_tok_emb = TokenEmbedding(cfg["tgt_vocab_size"], d)
-        self.positional_encoding = PositionalEncoding(d, cfg["max_len"])
-
-    def encode(self, src):  # src: (S, B) -> memory (S, B, d)
-        return self.transformer.encoder(self.positional_encoding(self.src_tok_emb(src)),
-                                        src_key_padding_mask=(src == PAD).T)
-
-    def decode(self, tgt, memory, src):  # tgt: (T, B) -> logits (T, B, V)
-        mask = self.transformer.generate_square_subsequent_mask(tgt.size(0))
-        out = self.transformer.decoder(self.positional_encoding(self.tgt_tok_emb(tgt)), memory,
-                                       tgt_mask=mask, memory_key_padding_mask=(src == PAD).T)
-        return self.generator(out)
-
-    def forward(self, src, tgt):
-        return self.decode(tgt, self.encode(src), src)
+def new_model(cfg):
+    """The tutorial's model with its float32 sinusoid buffer [max_len, 1, d_model]. Token
+    embeddings start with std 1/sqrt(d_model), so scaled embeddings are O(1) like the positions;
+    nn.Embedding's default N(0, 1) times sqrt(d_model) would drown them, and position is what
+    this task is about."""
+    positions = sinusoid(cfg["max_len"], cfg["d_model"], like_tutorial=True).unsqueeze(1)
+    return Seq2SeqTransformer(cfg, positions=positions, embedding_std=cfg["d_model"] ** -0.5)
 
 
 def pad_batch(seqs):
@@ -261,37 +215,6 @@ def train(model, args, excluded, probe):
 
 # ---------------------------------------------------------------- export
 
-def write_safetensors(path, tensors):
-    """Safetensors by hand: u64 LE header length, JSON header (space-padded to 8 bytes),
-    then every tensor's float32 bytes back to back, in header order, no holes."""
-    header, blobs, offset = {}, [], 0
-    for name, t in tensors.items():
-        data = t.detach().to(torch.float32).contiguous().numpy().tobytes()
-        header[name] = {"dtype": "F32", "shape": list(t.shape), "data_offsets": [offset, offset + len(data)]}
-        blobs.append(data)
-        offset += len(data)
-    text = json.dumps(header, separators=(",", ":")).encode()
-    text += b" " * (-len(text) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(text)))
-        f.write(text)
-        for b in blobs:
-            f.write(b)
-
-
-def read_safetensors(path):
-    with open(path, "rb") as f:
-        raw = f.read()
-    (n,) = struct.unpack("<Q", raw[:8])
-    header = json.loads(raw[8: 8 + n])
-    base = 8 + n
-    out = {}
-    for name, info in header.items():
-        begin, end = info["data_offsets"]
-        out[name] = torch.frombuffer(bytearray(raw[base + begin: base + end]), dtype=torch.float32).reshape(info["shape"])
-    return out
-
-
 def tokenizer_json():
     return {
         "type": "chars",
@@ -309,27 +232,20 @@ def tokenizer_json():
 # ---------------------------------------------------------------- greedy decoding (the spec's)
 
 @torch.no_grad()
-def greedy(model, src_ids, max_new_tokens):
-    """One source, no padding. argmax takes the first maximum, i.e. the lowest id wins a tie.
-    Returns the generated ids without bos and without the final eos."""
+def greedy_ids(model, src_ids, max_new_tokens):
+    """One source, no padding: the encoder once, then the decoder over the whole prefix per
+    step. Returns the generated ids without bos and without the final eos."""
     src = torch.tensor(src_ids).unsqueeze(1)
     memory = model.encode(src)
-    out = [BOS]
-    for _ in range(max_new_tokens):
-        logits = model.decode(torch.tensor(out).unsqueeze(1), memory, src)[-1, 0]
-        next_id = int(torch.argmax(logits))
-        out.append(next_id)
-        if next_id == EOS:
-            break
-    ids = out[1:]
-    return ids[:-1] if ids and ids[-1] == EOS else ids
+    return greedy(lambda ys: model.decode(torch.tensor(ys).unsqueeze(1), memory, src)[-1, 0],
+                  model.config, max_new_tokens)[0]
 
 
 def decode_items(model, texts_and_numbers, max_len):
     items = []
     for text, n in texts_and_numbers:
         src_ids = encode_source(text)
-        ids = greedy(model, src_ids, max_len)
+        ids = greedy_ids(model, src_ids, max_len)
         items.append({"text": text, "src_ids": src_ids, "expected": number_to_words(n),
                       "greedy_ids": ids, "greedy_text": decode_target(ids)})
     return items
@@ -366,7 +282,7 @@ def main():
     held = heldout_numbers(rng)
     held_texts = [(digits(n, n >= 1000 and rng.random() < 0.5), n) for n in held]
 
-    model = Seq2SeqTransformer(cfg)
+    model = new_model(cfg)
     seconds = train(model, args, excluded=set(held), probe=held_texts[::4])
 
     os.makedirs(args.out, exist_ok=True)
@@ -380,8 +296,9 @@ def main():
         f.write("\n")
 
     # Everything below comes from the exported file, so a JS engine can match it id for id.
-    fresh = Seq2SeqTransformer(cfg)
-    fresh.load_state_dict(read_safetensors(weights), strict=True)
+    fresh = new_model(cfg)
+    exported = {name: torch.from_numpy(a) for name, a in read_safetensors(weights).items()}
+    fresh.load_state_dict(exported, strict=True)
     fresh.eval()
     t0 = time.time()
     items = decode_items(fresh, held_texts, cfg["max_len"])
