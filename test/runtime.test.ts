@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { WasmformerError } from '../dist/errors.js';
-import { chooseBuild, supportedBuilds } from '../dist/runtime/index.js';
+import { chooseBuild, createRuntime, supportedBuilds } from '../dist/runtime/index.js';
 import { BUILD, runtime } from './helpers.js';
 
 describe('runtime', () => {
@@ -9,6 +9,13 @@ describe('runtime', () => {
     expect(supportedBuilds()).toContain(rt.build);
     if (BUILD !== 'auto') expect(rt.build).toBe(BUILD);
     expect(chooseBuild('auto')).toBe(supportedBuilds()[0]);
+  });
+
+  it('reports the build of a module given as bytes, whatever build was asked for', async () => {
+    const { readFileSync } = await import('node:fs');
+    const simd = readFileSync(new URL('../dist/wasmformer.simd.wasm', import.meta.url));
+    const rt = await createRuntime({ wasm: new Uint8Array(simd) });
+    expect(rt.build).toBe('simd');
   });
 
   it('refuses relaxed SIMD on an engine that does not validate it, naming the flag', () => {

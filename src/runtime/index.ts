@@ -40,5 +40,6 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
   const raw = instance.exports as unknown as KernelExports;
   const arena = new Arena(memory, raw.heapBase());
   arena.reserve(options.initialBytes ?? 0, 'the initial reservation');
-  return { build, memory, arena, kernels: new Kernels(raw, arena) };
+  // A module given as options.wasm says itself which build it is.
+  return { build: raw.relaxed() ? 'relaxed' : 'simd', memory, arena, kernels: new Kernels(raw, arena) };
 }
