@@ -157,6 +157,9 @@ function checkTiling(entries: TensorEntry[], dataStart: number, fileEnd: number,
   }
 }
 
+/** Whether this host stores numbers little-endian, as safetensors does (every current engine). */
+const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+
 /**
  * A fresh Float32Array with a tensor's values: F32 copied (the source may be unaligned), F16
  * and BF16 widened exactly (subnormals, infinities, NaN payloads and -0 kept). Any other dtype
@@ -172,9 +175,12 @@ export function readF32(bytes: Uint8Array, entry: TensorEntry, file = 'model.saf
   const src = new DataView(bytes.buffer, bytes.byteOffset + entry.begin, entry.end - entry.begin);
   const out = new Float32Array(n);
   // Bits are written through a Uint32Array over the output, so no NaN payload is canonicalised;
-  // DataView reads little-endian on any host, at any alignment, as fast as a copy for F32.
+  // DataView reads little-endian on any host, at any alignment.
   const bits = new Uint32Array(out.buffer);
-  if (dtype === 'F32') {
+  if (dtype === 'F32' && LITTLE_ENDIAN) {
+    // The file's bytes are this host's float32s: one memcpy, at any alignment (~10x the loop).
+    new Uint8Array(out.buffer).set(bytes.subarray(entry.begin, entry.end));
+  } else if (dtype === 'F32') {
     for (let i = 0; i < n; i++) bits[i] = src.getUint32(4 * i, true);
   } else if (dtype === 'F16') {
     for (let i = 0; i < n; i++) bits[i] = f16Bits(src.getUint16(2 * i, true));
