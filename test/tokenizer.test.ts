@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { WasmformerError } from '../dist/errors.js';
 import { CharTokenizer } from '../dist/tokenizer.js';
 import { readDemo, type Item } from './demo-model.js';
+import { errorOf } from './expect-error.js';
 
 /** A small valid tokenizer.json to mutate: specials at 0..2, a non-BMP character among the entries. */
 function tiny(overrides: Record<string, unknown> = {}): Record<string, unknown> {
@@ -17,18 +17,6 @@ function tiny(overrides: Record<string, unknown> = {}): Record<string, unknown> 
     src_add_eos: true,
     ...overrides,
   };
-}
-
-/** Runs fn, expects a WasmformerError with this code, returns its message. */
-function errorOf(fn: () => unknown, code: string): string {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(WasmformerError);
-    expect((e as WasmformerError).code).toBe(code);
-    return (e as Error).message;
-  }
-  throw new Error('expected an error, none was thrown');
 }
 
 describe('CharTokenizer on the shipped numbers model', () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../dist/io/config.js';
-import { errorOf } from './expect-error.js';
+import { errorOf } from '../expect-error.js';
 import { tinyConfig } from './tiny-model.js';
 
 const FIELDS = Object.keys(tinyConfig());

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseSafetensors, readF32 } from '../../dist/io/safetensors.js';
-import { errorOf } from './expect-error.js';
+import { errorOf } from '../expect-error.js';
 import { assemble, concat, split, writeSafetensors, type Header } from './write-safetensors.js';
 
 const FILE = 'dir/model.safetensors';

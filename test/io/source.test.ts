@@ -7,7 +7,7 @@ import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readModel } from '../../dist/io/index.js';
 import { readModelFiles } from '../../dist/io/source.js';
-import { rejectionOf } from './expect-error.js';
+import { rejectionOf } from '../expect-error.js';
 import { tinyConfig, tinyTensors } from './tiny-model.js';
 import { writeSafetensors } from './write-safetensors.js';
 

@@ -5,7 +5,7 @@ import { parseSafetensors, readF32 } from '../../dist/io/safetensors.js';
 import {
   TENSOR, checkWeights, decoderLayerName, encoderLayerName, expectedTensors, parameterCount,
 } from '../../dist/io/weights.js';
-import { errorOf } from './expect-error.js';
+import { errorOf } from '../expect-error.js';
 import { tinyConfig, tinyTensors, type ConfigJson, type TinyOptions } from './tiny-model.js';
 import { writeSafetensors, type TensorSpec } from './write-safetensors.js';
 

@@ -1,5 +1,5 @@
 import { expect } from 'vitest';
-import { WasmformerError } from '../../dist/errors.js';
+import { WasmformerError } from '../dist/errors.js';
 
 /** Runs f, asserts it throws a WasmformerError with this code, and returns the message. */
 export function errorOf(f: () => unknown, code: string): string {
