@@ -48,7 +48,8 @@ export class Kernels {
 
   /** Floats that the packed form of an [n, k] weight with its bias takes. */
   packedLength(n: number, k: number): number {
-    positive('packedLength', { n, k });
+    positive('packedLength', 'n', n);
+    positive('packedLength', 'k', k);
     return this.raw.packedSize(n, k);
   }
 
@@ -69,7 +70,7 @@ export class Kernels {
 
   /** out[m, n] (row stride ldo) = act(a[m, k] (row stride lda) · W^T + bias). */
   matmul(out: Region, outAt: number, a: Region, aAt: number, w: Packed, m: number, lda: number, ldo: number, act: Act = Act.None): void {
-    positive('matmul', { m });
+    positive('matmul', 'm', m);
     span('matmul', 'a', a, aAt, m, w.k, lda);
     span('matmul', 'out', out, outAt, m, w.n, ldo);
     if (out === a || out === w.region) {
@@ -95,7 +96,10 @@ export class Kernels {
     ldq: number, ldk: number, ldv: number, ldo: number,
     scale: number, causalOffset: number, keyMask: Region | null, headStride: number,
   ): void {
-    positive('attention', { sq, sk, nhead, dk });
+    positive('attention', 'sq', sq);
+    positive('attention', 'sk', sk);
+    positive('attention', 'nhead', nhead);
+    positive('attention', 'dk', dk);
     // The probs span below is only a bound for headStride >= 0: a negative one would place
     // heads before probs.ptr.
     if (!Number.isInteger(headStride) || headStride < 0) {
@@ -116,7 +120,9 @@ export class Kernels {
 
   /** scores[sq, sk] (stride ldo) = scale · q[sq, dk] · k[sk, dk]^T, strided rows. */
   qkT(out: Region, outAt: number, q: Region, qAt: number, k: Region, kAt: number, sq: number, sk: number, dk: number, ldq: number, ldk: number, ldo: number, scale: number): void {
-    positive('qkT', { sq, sk, dk });
+    positive('qkT', 'sq', sq);
+    positive('qkT', 'sk', sk);
+    positive('qkT', 'dk', dk);
     span('qkT', 'q', q, qAt, sq, dk, ldq);
     span('qkT', 'k', k, kAt, sk, dk, ldk);
     span('qkT', 'out', out, outAt, sq, sk, ldo);
@@ -125,7 +131,9 @@ export class Kernels {
 
   /** out[sq, dv] (stride ldo) = p[sq, sk] · v[sk, dv], strided rows. */
   pv(out: Region, outAt: number, p: Region, pAt: number, v: Region, vAt: number, sq: number, sk: number, dv: number, ldp: number, ldv: number, ldo: number): void {
-    positive('pv', { sq, sk, dv });
+    positive('pv', 'sq', sq);
+    positive('pv', 'sk', sk);
+    positive('pv', 'dv', dv);
     span('pv', 'p', p, pAt, sq, sk, ldp);
     span('pv', 'v', v, vAt, sk, dv, ldv);
     span('pv', 'out', out, outAt, sq, dv, ldo);
@@ -134,7 +142,8 @@ export class Kernels {
 
   /** In place, each of `rows` rows of x (stride ld): softmax(scale · x + masks), as in attention. */
   softmax(x: Region, xAt: number, rows: number, cols: number, ld: number, scale: number, causalOffset: number, keyMask: Region | null): void {
-    positive('softmax', { rows, cols });
+    positive('softmax', 'rows', rows);
+    positive('softmax', 'cols', cols);
     span('softmax', 'x', x, xAt, rows, cols, ld);
     if (keyMask) span('softmax', 'keyMask', keyMask, 0, 1, cols, cols);
     this.raw.softmax(addr(x, xAt), rows, cols, ld, scale, causalOffset, keyMask ? keyMask.ptr : 0);
@@ -145,10 +154,13 @@ export class Kernels {
    * also receives x + r (pre-LN keeps the residual stream there). out and sum may alias x or r.
    */
   layernorm(out: Region, sum: Region | null, x: Region, r: Region | null, gamma: Region, beta: Region, rows: number, n: number, eps: number): void {
-    positive('layernorm', { rows, n });
-    for (const [name, t] of [['out', out], ['sum', sum], ['x', x], ['r', r]] as const) {
-      if (t) span('layernorm', name, t, 0, rows, n, n);
-    }
+    positive('layernorm', 'rows', rows);
+    positive('layernorm', 'n', n);
+    // Written out, not looped over an array: this runs in the decoding loop, which allocates nothing.
+    span('layernorm', 'out', out, 0, rows, n, n);
+    if (sum) span('layernorm', 'sum', sum, 0, rows, n, n);
+    span('layernorm', 'x', x, 0, rows, n, n);
+    if (r) span('layernorm', 'r', r, 0, rows, n, n);
     span('layernorm', 'gamma', gamma, 0, 1, n, n);
     span('layernorm', 'beta', beta, 0, 1, n, n);
     this.raw.layernorm(out.ptr, sum ? sum.ptr : 0, x.ptr, r ? r.ptr : 0, gamma.ptr, beta.ptr, rows, n, eps);
@@ -156,7 +168,7 @@ export class Kernels {
 
   /** out[n] = f(x[n]) for the elementwise kernels gelu (exact erf form), relu, exp. */
   unary(kernel: 'gelu' | 'relu' | 'vexp', out: Region, x: Region, n: number): void {
-    positive(kernel, { n });
+    positive(kernel, 'n', n);
     span(kernel, 'x', x, 0, 1, n, n);
     span(kernel, 'out', out, 0, 1, n, n);
     this.raw[kernel](out.ptr, x.ptr, n);
@@ -164,8 +176,10 @@ export class Kernels {
 
   /** out[n] = a[n] + b[n]. */
   add(out: Region, a: Region, b: Region, n: number): void {
-    positive('add', { n });
-    for (const [name, t] of [['out', out], ['a', a], ['b', b]] as const) span('add', name, t, 0, 1, n, n);
+    positive('add', 'n', n);
+    span('add', 'out', out, 0, 1, n, n);
+    span('add', 'a', a, 0, 1, n, n);
+    span('add', 'b', b, 0, 1, n, n);
     this.raw.add(out.ptr, a.ptr, b.ptr, n);
   }
 
@@ -174,7 +188,9 @@ export class Kernels {
    * int32 in `ids` and must lie in [0, vocab): checked here, as the kernel trusts them.
    */
   embed(out: Region, ids: Region, table: Region, vocab: number, pos: Region | null, posAt: number, n: number, dModel: number, scale: number): void {
-    positive('embed', { n, dModel, vocab });
+    positive('embed', 'n', n);
+    positive('embed', 'dModel', dModel);
+    positive('embed', 'vocab', vocab);
     span('embed', 'ids', ids, 0, 1, n, n);
     span('embed', 'table', table, 0, vocab, dModel, dModel);
     span('embed', 'out', out, 0, n, dModel, dModel);
@@ -192,7 +208,7 @@ export class Kernels {
 
   /** The index of the largest of x[at .. at+n) (the lowest index wins a tie). */
   argmax(x: Region, at: number, n: number): number {
-    positive('argmax', { n });
+    positive('argmax', 'n', n);
     span('argmax', 'x', x, at, 1, n, n);
     return this.raw.argmax(addr(x, at), n);
   }
@@ -202,12 +218,9 @@ function addr(r: Region, at: number): number {
   return r.ptr + at * 4;
 }
 
-function positive(kernel: string, sizes: Record<string, number>): void {
-  for (const name in sizes) {
-    const v = sizes[name];
-    if (!Number.isInteger(v) || v < 1) {
-      throw new WasmformerError('BAD_ARGUMENT', `${kernel}: ${name} must be a positive integer, got ${v}`);
-    }
+function positive(kernel: string, name: string, v: number): void {
+  if (!Number.isInteger(v) || v < 1) {
+    throw new WasmformerError('BAD_ARGUMENT', `${kernel}: ${name} must be a positive integer, got ${v}`);
   }
 }
 
