@@ -5,6 +5,9 @@ import { defineConfig } from 'vitest/config';
 // Node 20 validates only behind a flag (Node 22+ and current browsers need none).
 export default defineConfig({
   test: {
+    // The JSON report gives CI its closing "N passed, N failed" line (.ci/run).
+    reporters: ['default', 'json'],
+    outputFile: { json: 'test-results.json' },
     testTimeout: 60_000,
     hookTimeout: 60_000,
     projects: [

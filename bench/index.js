@@ -4,10 +4,10 @@
 //   columns  [{ key, title, digits? }]: the table's columns, in order; or
 //   tables   [{ title, columns, rows: (row) => boolean }]: several tables, each of some rows
 //   run({ ...flags, builds }) -> rows (plain objects, one per table line and JSON element)
-// This file owns what every suite shares: the relaxed-SIMD flag, argument parsing, the table
-// and the JSON file.
+// This file owns what every suite shares: the relaxed-SIMD flag, the peers' install, argument
+// parsing, the table and the JSON file.
 import { spawnSync } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { supportedBuilds } from '../dist/runtime/index.js';
 import { BenchError } from './measure.js';
@@ -17,8 +17,11 @@ const USAGE = 'usage: npm run bench -- <suite> [--json FILE] [suite options]   (
 
 // Node 20 validates relaxed SIMD only behind a flag: re-run this very command with it, so that
 // one run measures both builds.
-if (!supportedBuilds().includes('relaxed') && !process.execArgv.includes(RELAXED_FLAG)) {
-  const args = [...process.execArgv, RELAXED_FLAG, ...process.argv.slice(1)];
+if (!supportedBuilds().includes('relaxed') && !process.execArgv.includes(RELAXED_FLAG)) rerun([RELAXED_FLAG]);
+
+/** Runs this very command again in a new process, with extra node flags, and exits with its status. */
+function rerun(flags) {
+  const args = [...process.execArgv, ...flags, ...process.argv.slice(1)];
   const child = spawnSync(process.execPath, args, { stdio: 'inherit' });
   process.exit(child.status ?? 1);
 }
@@ -26,7 +29,7 @@ if (!supportedBuilds().includes('relaxed') && !process.execArgv.includes(RELAXED
 const suiteName = process.argv[2];
 const suiteFile = new URL(`./${suiteName}.js`, import.meta.url);
 if (!suiteName || !/^[a-z0-9-]+$/.test(suiteName) || !existsSync(suiteFile)) fail(USAGE, 2);
-const suite = await import(suiteFile.href);
+const suite = await importSuite(suiteFile);
 
 let values;
 try {
@@ -52,6 +55,31 @@ for (const table of suite.tables ?? [{ columns: suite.columns }]) {
   printTable(table.rows ? rows.filter(table.rows) : rows, table.columns);
 }
 if (values.json) writeJson(values.json, rows);
+
+/**
+ * Imports a suite; when it needs a peer (tfjs, onnxruntime, ...) that is not installed yet,
+ * installs bench/package.json's peers into bench/node_modules first. They are the benchmarks'
+ * own: the library's `npm ci` never installs them.
+ */
+async function importSuite(file) {
+  try {
+    return await import(file.href);
+  } catch (e) {
+    const peers = Object.keys(JSON.parse(readFileSync(new URL('./package.json', import.meta.url), 'utf8')).dependencies);
+    const missing = e?.code === 'ERR_MODULE_NOT_FOUND' && peers.find((name) => e.message.includes(`'${name}'`));
+    if (!missing) throw e;
+    console.error(`${suiteName}: installing the benchmark peers into bench/node_modules (${missing} is missing)`);
+    // onnxruntime-node's postinstall would fetch optional GPU binaries from outside the npm registry.
+    const npm = spawnSync('npm', ['ci', '--no-audit', '--no-fund'], {
+      cwd: new URL('.', import.meta.url),
+      stdio: ['ignore', 'inherit', 'inherit'],
+      env: { ...process.env, ONNXRUNTIME_NODE_INSTALL: 'skip' },
+    });
+    if (npm.status !== 0) fail(`${suiteName}: npm ci in bench/ failed`, 1);
+    // The loader remembers the failed import: run the same command again in a new process.
+    rerun([]);
+  }
+}
 
 /** Prints rows as an aligned text table on stdout; numbers get the column's digits. */
 function printTable(rows, columns) {

@@ -1,9 +1,10 @@
 // The browser example, end to end: examples/serve.js serves the repository (the built dist/ and
 // the demo model), Debian's Chromium opens examples/browser/ and a person's typing is simulated.
 import { copyFileSync, mkdirSync, readFileSync } from 'node:fs';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startServer } from '../../examples/serve.js';
+import { launchChromium } from './chromium.js';
 
 interface Sample {
   text: string;
@@ -17,11 +18,6 @@ const samples = JSON.parse(readFileSync(new URL('models/numbers/samples.json', R
 // A short, a middle and a long input of the demo's hand-picked samples (4019 is the README's).
 const CASES = ['4019', '12,345', '999999'].map((text) => samples.find((s) => s.text === text)!);
 
-const CHROMIUM_ARGS = [
-  '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync',
-];
-
 let server: { url: string; close: () => Promise<void> };
 let browser: Browser;
 let page: Page;
@@ -29,7 +25,7 @@ const problems: string[] = []; // page errors and console errors, which no test 
 
 beforeAll(async () => {
   server = await startServer({ port: 0 });
-  browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
+  browser = await launchChromium();
   // A short viewport: full-page screenshots then end where the page does.
   page = await browser.newPage({ viewport: { width: 860, height: 400 } });
   page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
