@@ -1,16 +1,14 @@
 #!/usr/bin/env node
-// The `wasmformer` command: decode with a model folder from the terminal.
+// The `wasmformer` command: decode with a model folder from the terminal. Every error prints
+// one line, `wasmformer: <what was wrong>`, and exits with status 1.
 import { readFile } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { demoModel } from './demo.js';
 import { WasmformerError } from './errors.js';
 import { loadModel, type LoadOptions } from './model/load.js';
 import type { Model } from './model/model.js';
 import { loadTranslator, type Translator } from './translator.js';
-
-/** The demo model that ships with the package: numbers in digits to English words. */
-const DEMO_MODEL = fileURLToPath(new URL('../models/numbers/', import.meta.url));
 
 const USAGE = `usage:
   wasmformer demo                    translate a few numbers with the demo model, then read lines
@@ -19,35 +17,75 @@ const USAGE = `usage:
   wasmformer info --model DIR [--json]
 options:
   --build simd|relaxed   the kernel build (default: the best this engine runs)
-  --help                 this text`;
+  -h, --help             this text
+  --version              the version of wasmformer`;
 
 const OPTIONS = {
   model: { type: 'string' },
   'src-ids': { type: 'string' },
   'max-new-tokens': { type: 'string' },
-  json: { type: 'boolean', default: false },
+  json: { type: 'boolean' },
   build: { type: 'string' },
-  help: { type: 'boolean', default: false },
+  help: { type: 'boolean', short: 'h' },
+  version: { type: 'boolean' },
 } as const;
 
+type Flag = keyof typeof OPTIONS;
 type Args = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>;
 
-const COMMANDS: Record<string, (args: Args) => Promise<void>> = { demo, translate, generate, info };
+/** Each command and the flags it takes (besides --build, --help and --version). */
+const COMMANDS: Record<string, { run: (args: Args) => Promise<void>; flags: Flag[] }> = {
+  demo: { run: demo, flags: [] },
+  translate: { run: translate, flags: ['model', 'json'] },
+  generate: { run: generate, flags: ['model', 'src-ids', 'max-new-tokens', 'json'] },
+  info: { run: info, flags: ['model', 'json'] },
+};
 
 async function main(argv: string[]): Promise<void> {
-  const args = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true });
-  const command = COMMANDS[args.positionals[0] ?? ''];
-  if (args.values.help || command === undefined) {
-    console.log(USAGE);
-    if (!args.values.help) process.exitCode = 2;
-    return;
+  const args = parse(argv);
+  if (args.values.help) return console.log(USAGE);
+  if (args.values.version) return console.log(await version());
+  const name = args.positionals[0];
+  if (name === undefined) fail(`no command given: one of ${Object.keys(COMMANDS).join(', ')} (wasmformer --help)`);
+  const command = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : fail(
+    `unknown command ${JSON.stringify(name)}: the commands are ${Object.keys(COMMANDS).join(', ')} (wasmformer --help)`,
+  );
+  for (const flag of Object.keys(args.values) as Flag[]) {
+    if (!['build', ...command.flags].includes(flag)) fail(`--${flag} does not apply to ${name} (wasmformer --help)`);
   }
-  await command(args);
+  if (name !== 'translate' && args.positionals.length > 1) fail(`${name} takes no text: ${JSON.stringify(args.positionals[1])}`);
+  await command.run(args);
+}
+
+/**
+ * The flags and positionals. A value may begin with a dash (`--max-new-tokens -1` is read as a
+ * value, and then refused as a number, not as an unknown flag).
+ */
+function parse(argv: string[]): Args {
+  const joined: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const flag = argv[i].startsWith('--') ? argv[i].slice(2) : '';
+    const takesValue = Object.hasOwn(OPTIONS, flag) && OPTIONS[flag as Flag].type === 'string';
+    if (takesValue && i + 1 < argv.length && !argv[i + 1].startsWith('--')) joined.push(`${argv[i]}=${argv[++i]}`);
+    else joined.push(argv[i]);
+  }
+  try {
+    return parseArgs({ args: joined, options: OPTIONS, allowPositionals: true, strict: true });
+  } catch (e) {
+    const message = (e as Error).message;
+    const unknown = /^Unknown option '([^']+)'/.exec(message);
+    return fail(`${unknown ? `unknown option ${unknown[1]}` : message.split('\n')[0]} (wasmformer --help)`);
+  }
+}
+
+async function version(): Promise<string> {
+  const pkg = JSON.parse(await readFile(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+  return `wasmformer ${pkg.version}`;
 }
 
 async function demo(args: Args): Promise<void> {
-  const translator = await loadTranslator(DEMO_MODEL, options(args));
-  const samples = JSON.parse(await readFile(`${DEMO_MODEL}samples.json`, 'utf8')) as { items: { text: string }[] };
+  const translator = await loadTranslator(demoModel, options(args));
+  const samples = JSON.parse(await readFile(new URL('../models/numbers/samples.json', import.meta.url), 'utf8')) as { items: { text: string }[] };
   const texts = samples.items.map((item) => item.text).filter((_, i) => i % 3 === 0);
   console.log(`wasmformer demo: numbers to English words (${translator.model.parameters.toLocaleString('en-US')} parameters, ${translator.model.build} build)\n`);
   // Warm-up: V8 runs the first calls of a WASM function in its baseline tier, then optimises it.
@@ -55,57 +93,75 @@ async function demo(args: Args): Promise<void> {
   let tokens = 0;
   let ms = 0;
   for (const text of texts) {
-    const result = await printTranslation(translator, text, false);
+    const result = await translateOne(translator, text);
+    console.log(`${text.padStart(9)}  ->  ${result.translation}   (${result.tokens} tokens, ${round(result.tokens / (result.ms / 1000))} tokens/s)`);
     tokens += result.tokens;
     ms += result.ms;
   }
   console.log(`\n${tokens} tokens in ${ms.toFixed(1)} ms: ${round(tokens / (ms / 1000))} tokens/s`);
   if (!process.stdin.isTTY) return;
   console.log('\nType a number (digits, up to 999,999), or Ctrl-D to quit.');
-  await eachLine(async (line) => void (await printTranslation(translator, line, false)), '> ');
+  await eachLine(async (line) => {
+    if (line.trim() === '') return;
+    try {
+      console.log(`  ->  ${(await translateOne(translator, line.trim())).translation}`);
+    } catch (error) {
+      if (!(error instanceof WasmformerError)) throw error;
+      console.error(`wasmformer: ${error.message}`);
+    }
+  }, '> ');
 }
 
+/**
+ * Translates the TEXT arguments, or else every line of stdin. With --json each input gets
+ * exactly one line, in order, its error included ({"text", "error": {code, message}}), so a
+ * script can match them; without it an error is one line on stderr and stops the command for
+ * arguments, or skips the line for stdin.
+ */
 async function translate(args: Args): Promise<void> {
-  const translator = await loadTranslator(args.values.model ?? DEMO_MODEL, options(args));
+  const translator = await loadTranslator(args.values.model ?? demoModel, options(args));
   const texts = args.positionals.slice(1);
-  const print = async (text: string): Promise<void> => void (await printTranslation(translator, text, args.values.json));
-  if (texts.length > 0) for (const text of texts) await print(text);
-  else await eachLine(print);
+  const json = args.values.json === true;
+  const print = async (text: string, fromStdin: boolean): Promise<void> => {
+    try {
+      const { translation, tokens, ms } = await translateOne(translator, text);
+      const tokensPerSecond = tokens === 0 ? 0 : round(tokens / (ms / 1000));
+      if (json) console.log(JSON.stringify({ text, translation, tokens_per_second: tokensPerSecond }));
+      else console.log(translation);
+    } catch (error) {
+      if (!(error instanceof WasmformerError) || !(json || fromStdin)) throw error;
+      if (json) console.log(JSON.stringify({ text, error: { code: error.code, message: error.message } }));
+      else console.error(`wasmformer: ${error.message}`);
+    }
+  };
+  if (texts.length > 0) {
+    for (const text of texts) await print(text, false);
+    return;
+  }
+  await eachLine((line) => (json || line.trim() !== '' ? print(line, true) : Promise.resolve()));
 }
 
-/** Translates one text and prints it with its speed (as JSON on one line with --json). */
-async function printTranslation(translator: Translator, text: string, json: boolean): Promise<{ tokens: number; ms: number }> {
+async function translateOne(translator: Translator, text: string): Promise<{ translation: string; tokens: number; ms: number }> {
   const start = performance.now();
   let tokens = 0;
   const translation = await translator.translate(text, { onToken: () => tokens++ });
-  const ms = performance.now() - start;
-  const tokensPerSecond = round(tokens / (ms / 1000));
-  if (json) console.log(JSON.stringify({ text, translation, tokens_per_second: tokensPerSecond }));
-  else console.log(`${text.padStart(9)}  ->  ${translation}   (${tokens} tokens, ${tokensPerSecond} tokens/s)`);
-  return { tokens, ms };
+  return { translation, tokens, ms: performance.now() - start };
 }
 
-/** Calls f for each non-empty line of stdin; a bad line prints its error and the loop goes on. */
+/** Calls f for each line of stdin, in order, one at a time. */
 async function eachLine(f: (line: string) => Promise<void>, prompt = ''): Promise<void> {
   const lines = createInterface({ input: process.stdin, output: prompt ? process.stdout : undefined, prompt });
   lines.prompt();
   for await (const line of lines) {
-    if (line.trim() !== '') {
-      try {
-        await f(line.trim());
-      } catch (error) {
-        if (!(error instanceof WasmformerError)) throw error;
-        console.error(`wasmformer: ${error.message}`);
-      }
-    }
+    await f(line);
     lines.prompt();
   }
 }
 
 async function generate(args: Args): Promise<void> {
-  const model = await open(args);
   const srcIds = integers(required(args, 'src-ids'), '--src-ids');
-  const maxNewTokens = args.values['max-new-tokens'] === undefined ? undefined : integers(args.values['max-new-tokens'], '--max-new-tokens')[0];
+  const maxNewTokens = args.values['max-new-tokens'] === undefined ? undefined : count(args.values['max-new-tokens'], '--max-new-tokens');
+  const model = await open(args);
   const start = performance.now();
   const ids = await model.generate(srcIds, { maxNewTokens });
   const seconds = (performance.now() - start) / 1000;
@@ -131,7 +187,8 @@ function open(args: Args): Promise<Model> {
 
 /** The kernel build asked for, and a progress line on a terminal while a large model loads. */
 function options(args: Args): LoadOptions {
-  const build = args.values.build as 'simd' | 'relaxed' | undefined;
+  const build = args.values.build;
+  if (build !== undefined && build !== 'simd' && build !== 'relaxed') fail(`--build must be simd or relaxed, got ${JSON.stringify(build)}`);
   const onProgress = (loaded: number, total: number): void => {
     if (!process.stderr.isTTY || total < 2 ** 24) return;
     process.stderr.write(`\rloading weights: ${(loaded / 2 ** 20).toFixed(0)} / ${(total / 2 ** 20).toFixed(0)} MiB`);
@@ -142,25 +199,34 @@ function options(args: Args): LoadOptions {
 
 function required(args: Args, name: 'model' | 'src-ids'): string {
   const value = args.values[name];
-  if (value === undefined) throw new WasmformerError('BAD_ARGUMENT', `--${name} is required\n${USAGE}`);
+  if (value === undefined) fail(`--${name} is required (wasmformer --help)`);
   return value;
 }
 
+/** Comma-separated integers, each written out: "7,,3" and "7,x" are errors, not [7, 0, 3]. */
 function integers(text: string, flag: string): number[] {
-  const values = text.split(',').map((s) => Number(s.trim()));
-  if (text.trim() === '' || !values.every(Number.isInteger)) {
-    throw new WasmformerError('BAD_ARGUMENT', `${flag}: expected comma-separated integers, got "${text}"`);
-  }
-  return values;
+  const parts = text.split(',').map((s) => s.trim());
+  if (!parts.every((s) => /^-?\d+$/.test(s))) fail(`${flag}: expected comma-separated integers, got ${JSON.stringify(text)}`);
+  return parts.map(Number);
+}
+
+function count(text: string, flag: string): number {
+  if (!/^\d+$/.test(text.trim())) fail(`${flag}: expected a non-negative integer, got ${JSON.stringify(text)}`);
+  return Number(text);
 }
 
 function round(x: number): number {
   return Math.round(x * 10) / 10;
 }
 
+/** Stops the command with one line naming what was wrong. */
+function fail(message: string): never {
+  throw new WasmformerError('BAD_ARGUMENT', message);
+}
+
 main(process.argv.slice(2)).catch((error: unknown) => {
-  if (error instanceof WasmformerError) {
-    console.error(`wasmformer: ${error.message}`);
-    process.exitCode = 1;
-  } else throw error;
+  // A bug rather than a mistake of the caller's still gets one line, and says so.
+  const message = error instanceof WasmformerError ? error.message : `internal error, please report it: ${String((error as Error)?.message ?? error)}`;
+  console.error(`wasmformer: ${message.split('\n')[0]}`);
+  process.exitCode = 1;
 });

@@ -5,7 +5,7 @@ export type ErrorCode =
   | 'BAD_FILE' // model.safetensors truncated, corrupt or not safetensors
   | 'BAD_TENSOR' // a tensor missing, misshapen or of an unsupported dtype
   | 'BAD_INPUT' // token ids: empty, outside the vocabulary, too long, all padding
-  | 'UNSUPPORTED' // the engine lacks WebAssembly SIMD128
+  | 'UNSUPPORTED' // the engine lacks WebAssembly SIMD128, or a file uses what wasmformer does not run
   | 'OUT_OF_MEMORY' // the model needs more WebAssembly memory than the engine grants (4 GiB at most)
   | 'DISPOSED'; // a call on a model after dispose()
 
@@ -17,9 +17,4 @@ export class WasmformerError extends Error {
     this.name = 'WasmformerError';
     this.code = code;
   }
-}
-
-/** Throws a BAD_ARGUMENT error unless cond holds. */
-export function check(cond: boolean, code: ErrorCode, message: () => string): asserts cond {
-  if (!cond) throw new WasmformerError(code, message());
 }

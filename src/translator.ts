@@ -1,15 +1,20 @@
 import { WasmformerError } from './errors.js';
-import { readModelFile, type ModelSource } from './io/source.js';
-import { loadModel, type LoadOptions } from './model/load.js';
+import { describe } from './io/describe.js';
+import { isModelBytes, readModelFile, type ModelBytes, type ModelSource } from './io/source.js';
+import { LOAD_OPTIONS, loadModel, type LoadOptions } from './model/load.js';
 import type { GenerateOptions, Model } from './model/model.js';
+import { checkOptions } from './options.js';
 import { CharTokenizer } from './tokenizer.js';
 
 export const TOKENIZER_FILE = 'tokenizer.json';
 
-/** A model source with its tokenizer: a folder (path or URL) holding tokenizer.json too, or bytes. */
-export type TranslatorSource = string | URL | { config: object | string; weights: ArrayBuffer | Uint8Array; tokenizer: object | string };
+/** A model source with its tokenizer: a folder (path or URL) or file map holding tokenizer.json too, or bytes. */
+export type TranslatorSource = Exclude<ModelSource, ModelBytes> | (ModelBytes & { tokenizer: object | string });
 
-/** Text in, text out: a model and the tokenizer it was trained with. The id-level API stays `model`. */
+/**
+ * Text in, text out: a model and the tokenizer it was trained with. The id-level API stays
+ * `model`. An empty text translates to an empty text, without running the model.
+ */
 export class Translator {
   constructor(
     readonly model: Model,
@@ -18,25 +23,32 @@ export class Translator {
 
   /** Greedy translation of one text. */
   async translate(text: string, options: GenerateOptions = {}): Promise<string> {
+    if (checkText(text) === '') return '';
     return this.tokenizer.decodeTarget(await this.model.generate(this.tokenizer.encodeSource(text), options));
   }
 
   /** The translation as it is produced, one piece of text per token. */
   async *stream(text: string, options: GenerateOptions = {}): AsyncGenerator<string> {
+    if (checkText(text) === '') return;
     for await (const id of this.model.stream(this.tokenizer.encodeSource(text), options)) {
       yield this.tokenizer.decodeTarget([id]);
     }
   }
 }
 
+function checkText(text: unknown): string {
+  if (typeof text !== 'string') throw new WasmformerError('BAD_ARGUMENT', `text must be a string, got ${describe(text)}`);
+  return text;
+}
+
 /** Loads a model folder with its tokenizer.json, checking that the two agree. */
 export async function loadTranslator(source: TranslatorSource, options: LoadOptions = {}): Promise<Translator> {
-  const inMemory = typeof source === 'object' && !(source instanceof URL);
-  const { json, file } = inMemory
-    ? { json: source.tokenizer, file: 'tokenizer' }
+  checkOptions(options, LOAD_OPTIONS);
+  const { json, file } = isModelBytes(source)
+    ? { json: (source as { tokenizer?: unknown }).tokenizer, file: 'tokenizer' }
     : await readModelFile(source, TOKENIZER_FILE, 'BAD_CONFIG').then(({ bytes, file }) => ({ json: new TextDecoder().decode(bytes), file }));
   const tokenizer = CharTokenizer.fromJSON(json, file);
-  const model = await loadModel(source as ModelSource, options);
+  const model = await loadModel(source, options);
   const c = model.config;
   const mismatch = ([
     ['src_vocab', tokenizer.srcVocab.length, 'src_vocab_size', c.srcVocabSize],

@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -20,7 +20,41 @@ async function wasmformer(...args: string[]): Promise<{ code: number; stdout: st
   }
 }
 
+/** Runs the CLI with `input` on its stdin. */
+function withStdin(input: string, ...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [CLI, ...args]);
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+    child.stdin.end(input);
+  });
+}
+
 describe('wasmformer CLI', () => {
+  it('translate --json gives every stdin line exactly one line, in order, errors included', async () => {
+    const lines = ['4019', '12a', '', '7', '   ', '999999'];
+    const { code, stdout, stderr } = await withStdin(`${lines.join('\n')}\n`, 'translate', '--json');
+    expect({ code, stderr }).toEqual({ code: 0, stderr: '' });
+    const out = stdout.trimEnd().split('\n').map((l) => JSON.parse(l) as { text: string; translation?: string; error?: { code: string; message: string } });
+    expect(out.map((o) => o.text)).toEqual(lines);
+    expect(out[0].translation).toBe('four thousand nineteen');
+    expect(out[1].error).toEqual({ code: 'BAD_INPUT', message: 'character "a" (U+0061) at position 2 is not in the source vocabulary' });
+    expect(out[2].translation).toBe(''); // an empty text translates to an empty text
+    expect(out[3].translation).toBe('seven');
+    expect(out[4].error?.message).toBe('character " " (U+0020) at position 0 is not in the source vocabulary');
+    expect(out[5].translation).toBe('nine hundred ninety-nine thousand nine hundred ninety-nine');
+  });
+
+  it('translate without --json prints one translation per line, errors on stderr', async () => {
+    const { code, stdout, stderr } = await withStdin('4019\n12a\n\n7\n', 'translate');
+    expect(code).toBe(0);
+    expect(stdout).toBe('four thousand nineteen\nseven\n');
+    expect(stderr).toBe('wasmformer: character "a" (U+0061) at position 2 is not in the source vocabulary\n');
+  });
+
   it('generate --json prints the greedy ids PyTorch produced, and a speed', async () => {
     const { src, max_new_tokens, ids } = EXPECTED.greedy[0];
     const { code, stdout } = await wasmformer('generate', '--model', MODEL, '--src-ids', src.join(','), '--max-new-tokens', String(max_new_tokens), '--json');
@@ -51,9 +85,31 @@ describe('wasmformer CLI', () => {
     expect(outside.stderr).toMatch(/source: id 999 at position 1 is outside the vocabulary/);
   });
 
-  it('prints its usage for an unknown command, with status 2', async () => {
-    const { code, stdout } = await wasmformer('frobnicate');
-    expect(code).toBe(2);
-    expect(stdout).toMatch(/^usage:/);
+  it('prints its usage for --help and -h, and its version for --version', async () => {
+    for (const flag of ['--help', '-h']) {
+      const { code, stdout } = await wasmformer(flag);
+      expect(code).toBe(0);
+      expect(stdout).toMatch(/^usage:\n  wasmformer demo/);
+    }
+    const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+    expect(await wasmformer('--version')).toEqual({ code: 0, stdout: `wasmformer ${pkg.version}\n`, stderr: '' });
+  });
+
+  it.each([
+    [['frobnicate'], 'unknown command "frobnicate": the commands are demo, translate, generate, info (wasmformer --help)'],
+    [[], 'no command given: one of demo, translate, generate, info (wasmformer --help)'],
+    [['info', '--model'], "Option '--model <value>' argument missing (wasmformer --help)"],
+    [['info', '--frob'], 'unknown option --frob (wasmformer --help)'],
+    [['generate', '--model', MODEL, '--src-ids', '5,6', '--max-new-tokens', '-1'], '--max-new-tokens: expected a non-negative integer, got "-1"'],
+    [['generate', '--model', MODEL, '--src-ids', '5,6', '--max-new-tokens', '2.5'], '--max-new-tokens: expected a non-negative integer, got "2.5"'],
+    [['generate', '--model', MODEL, '--src-ids', '7,,3'], '--src-ids: expected comma-separated integers, got "7,,3"'],
+    [['generate', '--model', MODEL, '--src-ids', ''], '--src-ids: expected comma-separated integers, got ""'],
+    [['generate', '--model', MODEL], '--src-ids is required (wasmformer --help)'],
+    [['info', '--model', MODEL, '--src-ids', '5'], '--src-ids does not apply to info (wasmformer --help)'],
+    [['info', '--model', MODEL, '--build', 'fast'], '--build must be simd or relaxed, got "fast"'],
+    [['info', '--model', MODEL, 'extra'], 'info takes no text: "extra"'],
+  ])('%j fails with one line and status 1, no stack', async (args, message) => {
+    const { code, stdout, stderr } = await wasmformer(...args);
+    expect({ code, stdout, stderr }).toEqual({ code: 1, stdout: '', stderr: `wasmformer: ${message}\n` });
   });
 });

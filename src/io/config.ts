@@ -50,7 +50,8 @@ export function parseConfig(json: unknown, file: string): ModelConfig {
     eosId: fields.nonNegativeInt('eos_id'),
   };
   checkConsistent(config, file);
-  return config;
+  // Frozen: a model sizes its memory by these numbers, so no caller may change them afterwards.
+  return Object.freeze(config);
 }
 
 function parseJson(text: string, file: string): unknown {

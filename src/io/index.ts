@@ -1,13 +1,14 @@
 import { WasmformerError } from '../errors.js';
 import { parseConfig, type ModelConfig } from './config.js';
-import { parseSafetensors, readF32, type TensorEntry } from './safetensors.js';
-import { readModelFiles, type ModelSource, type ReadOptions } from './source.js';
+import { parseSafetensors, readF32, safetensorsHeaderBytes, type TensorEntry } from './safetensors.js';
+import { readModelConfig, readModelWeights, type ModelSource, type ReadOptions } from './source.js';
 import { checkWeights, type OptionalTensors } from './weights.js';
 
 export { parseConfig, type ModelConfig } from './config.js';
-export { parseSafetensors, readF32, type Dtype, type TensorEntry } from './safetensors.js';
+export { parseSafetensors, readF32, safetensorsHeaderBytes, type Dtype, type TensorEntry } from './safetensors.js';
 export {
-  CONFIG_FILE, WEIGHTS_FILE, readModelFiles, type ModelBytes, type ModelFiles, type ModelSource, type ReadOptions,
+  CONFIG_FILE, WEIGHTS_FILE, isModelBytes, readFile, readModelConfig, readModelFile, readModelWeights,
+  type FileContents, type HeadCheck, type ModelBytes, type ModelFileUrls, type ModelSource, type ReadFileOptions, type ReadOptions,
 } from './source.js';
 export {
   TENSOR, checkWeights, decoderLayerName, encoderLayerName, expectedTensors, parameterCount,
@@ -24,16 +25,27 @@ export interface CheckedModel {
   read(name: string): Float32Array;
 }
 
-/** Reads a model from a folder, a URL or bytes, and checks config and tensors against each other. */
+/**
+ * Reads a model from a folder, a URL, its files' URLs or bytes, and checks config and tensors
+ * against each other: config.json first, then the weights' header as soon as it arrives (a
+ * wrong file or a wrong shape fails before the data downloads), then the whole file.
+ */
 export async function readModel(source: ModelSource, options: ReadOptions = {}): Promise<CheckedModel> {
-  const files = await readModelFiles(source, options);
-  const config = parseConfig(files.config, files.configFile);
-  const tensors = parseSafetensors(files.weights, files.weightsFile);
-  const optional = checkWeights(config, tensors, files.weightsFile);
+  const { data: json, file: configFile } = await readModelConfig(source);
+  const config = parseConfig(json, configFile);
+  const head = (bytes: Uint8Array, size: number | null, file: string): number => {
+    const needed = safetensorsHeaderBytes(bytes, size, file);
+    if (needed > bytes.length) return needed;
+    checkWeights(config, parseSafetensors(bytes, file, size), file);
+    return 0;
+  };
+  const { data: weights, file } = await readModelWeights(source, { onProgress: options.onProgress, head });
+  const tensors = parseSafetensors(weights, file);
+  const optional = checkWeights(config, tensors, file);
   const read = (name: string): Float32Array => {
     const entry = tensors.get(name);
-    if (entry === undefined) throw new WasmformerError('BAD_TENSOR', `${files.weightsFile}: missing tensor ${JSON.stringify(name)}`);
-    return readF32(files.weights, entry, files.weightsFile);
+    if (entry === undefined) throw new WasmformerError('BAD_TENSOR', `${file}: missing tensor ${JSON.stringify(name)}`);
+    return readF32(weights, entry, file);
   };
   return { config, optional, tensors, read };
 }

@@ -27,25 +27,19 @@ const MAX_HEADER_BYTES = 100_000_000;
  * Parses and validates a safetensors file: `u64 LE header length | JSON header | data`.
  * Every tensor's byte range must match its dtype and shape, and the ranges must tile the data
  * section exactly: no overlaps, no holes, no trailing bytes. Errors are BAD_FILE naming file
- * (and tensor). Nothing is copied: entries point into bytes.
+ * (and tensor), and saying what the file is when it is something else (a zip, a pickle, a web
+ * page). Nothing is copied: entries point into bytes. `bytes` may be only the file's beginning,
+ * up to the end of its header, with `size` the whole file's (null when unknown: then the ranges
+ * are checked against nothing but each other).
  */
-export function parseSafetensors(bytes: Uint8Array, file: string): Map<string, TensorEntry> {
+export function parseSafetensors(bytes: Uint8Array, file: string, size: number | null = bytes.length): Map<string, TensorEntry> {
   const fail = (message: string): never => {
     throw new WasmformerError('BAD_FILE', `${file}: ${message}`);
   };
-  if (bytes.length < 8) fail(`${bytes.length} bytes is too short for a safetensors file (8-byte header length)`);
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  // A u64, compared as a bigint: no length above 2^53 may round to a plausible number.
-  const headerLength = view.getBigUint64(0, true);
-  if (headerLength > BigInt(MAX_HEADER_BYTES)) {
-    fail(`header length ${headerLength} is over the ${MAX_HEADER_BYTES}-byte limit`);
-  }
-  const dataStart = 8 + Number(headerLength);
-  if (dataStart > bytes.length) {
-    fail(`header length ${headerLength} runs past the end of the file (${bytes.length} bytes): truncated?`);
-  }
-  const header = parseHeader(bytes.subarray(8, dataStart), fail);
-  const dataLength = bytes.length - dataStart;
+  const dataStart = headerEnd(bytes, size, fail);
+  if (bytes.length < dataStart) fail(`${bytes.length} bytes end inside the ${dataStart - 8}-byte header: truncated?`);
+  const header = parseHeader(bytes.subarray(8, dataStart), (m) => fail(m + notSafetensors(bytes, ': ')));
+  const dataLength = size === null ? Number.MAX_SAFE_INTEGER : size - dataStart;
   const entries = new Map<string, TensorEntry>();
   for (const [name, info] of Object.entries(header)) {
     if (name === '__metadata__') {
@@ -55,8 +49,64 @@ export function parseSafetensors(bytes: Uint8Array, file: string): Map<string, T
     const [dtype, shape, begin, end] = readTensorInfo(name, info, dataLength, fail);
     entries.set(name, { name, dtype, shape, begin: dataStart + begin, end: dataStart + end });
   }
-  checkTiling([...entries.values()], dataStart, bytes.length, fail);
+  if (size !== null) checkTiling([...entries.values()], dataStart, size, fail);
   return entries;
+}
+
+/**
+ * How many of a file's first bytes hold its header: 8 while fewer are known, then 8 + the
+ * header's length, checked against the limit and the file's size (null when unknown). So a
+ * download can be checked as soon as its header is in, before the data arrives.
+ */
+export function safetensorsHeaderBytes(head: Uint8Array, size: number | null, file: string): number {
+  if (head.length < 8 && head.length !== size) return 8;
+  return headerEnd(head, size, (message: string): never => {
+    throw new WasmformerError('BAD_FILE', `${file}: ${message}`);
+  });
+}
+
+/** Where the header ends (8 + its length), checked against the limit and the file's size. */
+function headerEnd(bytes: Uint8Array, size: number | null, fail: (m: string) => never): number {
+  // A zip's signature read as a length is 67 MB: say what it is before waiting for those bytes.
+  if (isZip(bytes)) fail(notSafetensors(bytes));
+  const length = size ?? bytes.length;
+  if (bytes.length < 8) fail(`${length} bytes is too short for a safetensors file (8-byte header length)`);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  // A u64, compared as a bigint: no length above 2^53 may round to a plausible number.
+  const headerLength = view.getBigUint64(0, true);
+  if (headerLength > BigInt(MAX_HEADER_BYTES)) {
+    fail(`header length ${headerLength} is over the ${MAX_HEADER_BYTES}-byte limit${notSafetensors(bytes, ': ')}`);
+  }
+  const dataStart = 8 + Number(headerLength);
+  if (size !== null && dataStart > size) {
+    fail(`header length ${headerLength} runs past the end of the file (${size} bytes)${notSafetensors(bytes, ': ') || ': truncated?'}`);
+  }
+  return dataStart;
+}
+
+function isZip(bytes: Uint8Array): boolean {
+  return bytes[0] === 0x50 && bytes[1] === 0x4b && bytes[2] === 0x03 && bytes[3] === 0x04;
+}
+
+/**
+ * What a file that failed as safetensors is instead, by its first bytes ("this is a zip
+ * archive ..."), after `prefix`; empty when it looks like nothing known. Asked only once the
+ * file failed: a real header length may begin with any bytes.
+ */
+function notSafetensors(bytes: Uint8Array, prefix = ''): string {
+  const other = otherFormat(bytes);
+  return other === null ? '' : `${prefix}this is ${other}, not safetensors`;
+}
+
+function otherFormat(bytes: Uint8Array): string | null {
+  const text = new TextDecoder('latin1').decode(bytes.subarray(0, 64));
+  if (isZip(bytes)) return "a zip archive (PyTorch's torch.save format?)";
+  if (bytes[0] === 0x80 && bytes[1] >= 2 && bytes[1] <= 5) return "a Python pickle (PyTorch's legacy torch.save format?)";
+  if (/^\s*<(!doctype|html|head|body|\?xml)/i.test(text)) return "an HTML page (a wrong URL, or a server's error page?)";
+  if (text.startsWith('version https://git-lfs')) return 'a Git LFS pointer, not the file it stands for (git lfs pull fetches it)';
+  if (bytes[0] === 0x1f && bytes[1] === 0x8b) return 'gzip-compressed data';
+  if (/^\s*[{[]/.test(text)) return 'JSON text';
+  return null;
 }
 
 function parseHeader(raw: Uint8Array, fail: (m: string) => never): Record<string, unknown> {

@@ -1,5 +1,6 @@
 import { WasmformerError, type ErrorCode } from '../errors.js';
-import { isNode, nodeModule, toUrl } from '../runtime/wasm.js';
+import { isNode, nodeModule, toUrl } from '../platform.js';
+import { describe } from './describe.js';
 
 /** The two files of a model, by name inside its folder. */
 export const CONFIG_FILE = 'config.json';
@@ -11,8 +12,16 @@ export interface ModelBytes {
   weights: ArrayBuffer | Uint8Array;
 }
 
-/** A folder path (Node), a URL of the folder (http(s), file; relative in a browser), or bytes. */
-export type ModelSource = string | URL | ModelBytes;
+/**
+ * A model whose files each have their own path or URL, by file name (`config.json`,
+ * `model.safetensors`, `tokenizer.json`): what a bundler makes of a folder, one asset per file.
+ */
+export interface ModelFileUrls {
+  files: Readonly<Record<string, string | URL>>;
+}
+
+/** A folder path (Node), a URL of the folder (http(s), file; relative in a browser), its files' URLs, or bytes. */
+export type ModelSource = string | URL | ModelFileUrls | ModelBytes;
 
 export interface ReadOptions {
   /**
@@ -23,67 +32,182 @@ export interface ReadOptions {
   onProgress?: (loadedBytes: number, totalBytes: number) => void;
 }
 
-/** The raw contents of a model's two files, and the names that error messages give them. */
-export interface ModelFiles {
-  /** config.json's text, or the object given as bytes source. */
-  config: unknown;
-  configFile: string;
-  weights: Uint8Array;
-  weightsFile: string;
-}
-
 /**
- * Reads config.json and then model.safetensors (so a bad folder fails before a large download).
- * A file that cannot be read is an error naming its path or URL: BAD_CONFIG for config.json,
- * BAD_FILE for model.safetensors. Nothing is parsed here.
+ * A look at a file's first bytes before the rest is read: given the bytes so far, the file's
+ * size (null while unknown) and its name for errors, returns how many bytes it needs to decide (at most what it has: it
+ * has decided), or throws. So a wrong file fails after its header, not after a long download.
  */
-export async function readModelFiles(source: ModelSource, options: ReadOptions = {}): Promise<ModelFiles> {
-  if (typeof source !== 'string' && !(source instanceof URL)) return fromMemory(source, options);
-  const config = await readModelFile(source, CONFIG_FILE, 'BAD_CONFIG');
-  const weights = await readModelFile(source, WEIGHTS_FILE, 'BAD_FILE', options.onProgress);
-  return { config: new TextDecoder().decode(config.bytes), configFile: config.file, weights: weights.bytes, weightsFile: weights.file };
+export type HeadCheck = (head: Uint8Array, size: number | null, file: string) => number;
+
+export interface ReadFileOptions extends ReadOptions {
+  head?: HeadCheck;
+}
+
+/** A file's contents (text, bytes, or the object given in memory) and the name errors give it. */
+export interface FileContents<T> {
+  readonly data: T;
+  readonly file: string;
+}
+
+/** config.json's text, or the object or text given in memory. A file that cannot be read is BAD_CONFIG. */
+export async function readModelConfig(source: ModelSource): Promise<FileContents<unknown>> {
+  if (isModelBytes(source)) return { data: source.config, file: 'config' };
+  const { bytes, file } = await readModelFile(source, CONFIG_FILE, 'BAD_CONFIG');
+  return { data: new TextDecoder().decode(bytes), file };
 }
 
 /**
- * Reads the file `name` of a model folder (a path, or a URL: file: in Node, fetched otherwise).
- * A file that cannot be read is an error with `code`, naming its path or URL.
+ * model.safetensors' bytes, `head` looking at its header before the rest is read. A file that
+ * cannot be read is BAD_FILE naming its path or URL.
+ */
+export async function readModelWeights(source: ModelSource, options: ReadFileOptions = {}): Promise<FileContents<Uint8Array>> {
+  if (!isModelBytes(source)) {
+    const { bytes, file } = await readModelFile(source, WEIGHTS_FILE, 'BAD_FILE', options);
+    return { data: bytes, file };
+  }
+  const w = source.weights;
+  if (!(w instanceof Uint8Array || w instanceof ArrayBuffer)) {
+    throw new WasmformerError('BAD_ARGUMENT', `source.weights must be an ArrayBuffer or a Uint8Array, got ${describe(w)}`);
+  }
+  const weights = w instanceof Uint8Array ? w : new Uint8Array(w);
+  options.head?.(weights, weights.length, 'weights');
+  options.onProgress?.(weights.length, weights.length);
+  return { data: weights, file: 'weights' };
+}
+
+/** Whether a source holds its files in memory ({ config, weights, ... }) rather than naming them. */
+export function isModelBytes(source: unknown): source is ModelBytes {
+  checkSource(source);
+  return typeof source === 'object' && !(source instanceof URL) && !('files' in source);
+}
+
+/**
+ * Reads the file `name` of a model folder (a path, or a URL: file: in Node, fetched otherwise)
+ * or of a map of file URLs. A file that cannot be read is an error with `code`, naming its path
+ * or URL.
  */
 export async function readModelFile(
-  folder: string | URL, name: string, code: ErrorCode, onProgress?: ReadOptions['onProgress'],
+  source: string | URL | ModelFileUrls, name: string, code: ErrorCode, options: ReadFileOptions = {},
 ): Promise<{ bytes: Uint8Array; file: string }> {
-  const url = typeof folder === 'string' ? toUrl(folder) : folder;
-  if (url !== null && !(url.protocol === 'file:' && isNode())) {
-    const file = childUrl(url, name);
-    return { bytes: await download(file, code, onProgress), file: String(file) };
+  const location = await locate(source, name);
+  return { bytes: await readFile(location, code, options), file: String(location) };
+}
+
+/** Where file `name` of a folder or a file map is. */
+async function locate(source: string | URL | ModelFileUrls, name: string): Promise<string | URL> {
+  if (typeof source === 'object' && !(source instanceof URL)) {
+    const location = Object.hasOwn(source.files, name) ? source.files[name] : undefined;
+    if (typeof location !== 'string' && !(location instanceof URL)) {
+      throw new WasmformerError('BAD_ARGUMENT', `source.files[${JSON.stringify(name)}] must be a path or a URL, got ${describe(location)}`);
+    }
+    return location;
   }
+  const url = typeof source === 'string' ? toUrl(source) : source;
+  if (url !== null) return childUrl(url, name);
   const path = await nodeModule<typeof import('node:path')>('node:path');
-  const file = url === null ? path.join(folder as string, name) : childUrl(url, name);
-  const bytes = await readFile(file, code);
-  onProgress?.(bytes.length, bytes.length);
-  return { bytes, file: String(file) };
+  return path.join(source as string, name);
 }
 
-function fromMemory(source: ModelBytes, options: ReadOptions): ModelFiles {
-  const bad = (): never => {
-    throw new WasmformerError('BAD_ARGUMENT',
-      'a model source is a folder path, a URL, or { config: object | string, weights: ArrayBuffer | Uint8Array }');
+function checkSource(source: unknown): asserts source is ModelSource {
+  const ok = typeof source === 'string' ? source !== '' : source instanceof URL ||
+    (typeof source === 'object' && source !== null &&
+      (('files' in source && typeof source.files === 'object' && source.files !== null) || ('config' in source && 'weights' in source)));
+  if (!ok) {
+    throw new WasmformerError('BAD_ARGUMENT', 'a model source is a folder path, a URL, { files: { name: URL } }, ' +
+      `or { config: object | string, weights: ArrayBuffer | Uint8Array }; got ${describe(source)}`);
+  }
+}
+
+/**
+ * The one reader of files: a path or a file: URL from the file system (Node), any other URL
+ * with fetch. `head` sees the first bytes before the rest is read; `onProgress` sees each
+ * chunk. A file that cannot be read is an error with `code` naming it.
+ */
+export async function readFile(location: string | URL, code: ErrorCode, options: ReadFileOptions = {}): Promise<Uint8Array> {
+  const url = typeof location === 'string' ? toUrl(location) : location;
+  const fail = (reason: string): never => {
+    throw new WasmformerError(code, `${String(location)}: ${reason}`);
   };
-  if (typeof source !== 'object' || source === null || !('config' in source) || !('weights' in source)) bad();
-  const w = source.weights;
-  const weights = w instanceof Uint8Array ? w : w instanceof ArrayBuffer ? new Uint8Array(w) : bad();
-  options.onProgress?.(weights.length, weights.length);
-  return { config: source.config, configFile: 'config', weights, weightsFile: 'weights' };
+  const collect = (size: number | null) => new Collector(size, String(location), options, fail);
+  if (url === null || (url.protocol === 'file:' && isNode())) return readLocal(url ?? location, collect, fail);
+  return download(url, collect, fail);
 }
 
-async function readFile(file: string | URL, code: ErrorCode): Promise<Uint8Array> {
+/** Bytes gathered chunk by chunk into one buffer, with the head check and progress calls. */
+class Collector {
+  private buffer: Uint8Array;
+  private loaded = 0;
+  private needed = 0; // bytes the head check asked for before it can decide; -1: it decided
+
+  constructor(
+    private readonly size: number | null,
+    private readonly file: string,
+    private readonly options: ReadFileOptions,
+    private readonly fail: (reason: string) => never,
+  ) {
+    this.buffer = this.allocate(size ?? 1 << 20);
+    if (options.head === undefined) this.needed = -1;
+  }
+
+  push(chunk: Uint8Array): void {
+    if (this.loaded + chunk.length > this.buffer.length) {
+      const grown = this.allocate(Math.max(2 * this.buffer.length, this.loaded + chunk.length));
+      grown.set(this.buffer.subarray(0, this.loaded));
+      this.buffer = grown;
+    }
+    this.buffer.set(chunk, this.loaded);
+    this.loaded += chunk.length;
+    this.checkHead();
+    if (this.loaded !== this.size) this.options.onProgress?.(this.loaded, this.size ?? 0);
+  }
+
+  finish(): Uint8Array {
+    const bytes = this.loaded === this.buffer.length ? this.buffer : this.buffer.slice(0, this.loaded);
+    // A file shorter than its head check wanted: the check decides on what there is.
+    if (this.needed >= 0) this.options.head!(bytes, bytes.length, this.file);
+    this.options.onProgress?.(this.loaded, this.loaded);
+    return bytes;
+  }
+
+  private checkHead(): void {
+    if (this.needed < 0 || this.loaded < this.needed) return;
+    const head = this.buffer.subarray(0, this.loaded);
+    const needed = this.options.head!(head, this.size, this.file);
+    this.needed = needed > this.loaded ? needed : -1;
+  }
+
+  private allocate(n: number): Uint8Array {
+    try {
+      return new Uint8Array(n);
+    } catch {
+      return this.fail(`${n} bytes do not fit in memory`);
+    }
+  }
+}
+
+const CHUNK = 1 << 22;
+
+type Collect = (size: number | null) => Collector;
+
+async function readLocal(file: string | URL, collect: Collect, fail: (reason: string) => never): Promise<Uint8Array> {
   const fs = await nodeModule<typeof import('node:fs/promises')>('node:fs/promises');
+  const failed = (e: unknown): never => {
+    const code = (e as NodeJS.ErrnoException).code;
+    return fail(code === 'ENOENT' ? 'file not found' : code === 'EISDIR' ? 'is a folder, not a file' : `cannot read (${errorText(e)})`);
+  };
+  const handle = await fs.open(file, 'r').catch(failed);
   try {
-    const buffer = await fs.readFile(file);
-    // A plain Uint8Array over the same memory: Buffer's slice() shares, Uint8Array's copies.
-    return new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
-  } catch (e) {
-    const reason = (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : `cannot read (${(e as Error).message})`;
-    throw new WasmformerError(code, `${String(file)}: ${reason}`);
+    const size = (await handle.stat().catch(failed)).size;
+    const collector = collect(size);
+    const chunk = new Uint8Array(Math.min(CHUNK, Math.max(size, 1)));
+    for (;;) {
+      const { bytesRead } = await handle.read(chunk, 0, chunk.length, null).catch(failed);
+      if (bytesRead === 0) break;
+      collector.push(chunk.subarray(0, bytesRead));
+    }
+    return collector.finish();
+  } finally {
+    await handle.close().catch(() => undefined);
   }
 }
 
@@ -94,11 +218,8 @@ function childUrl(dir: URL, name: string): URL {
   return new URL(name, base);
 }
 
-/** Fetches a URL into one buffer, reporting progress per chunk; failures name the URL. */
-async function download(url: URL, code: ErrorCode, onProgress: ReadOptions['onProgress']): Promise<Uint8Array> {
-  const fail = (reason: string): never => {
-    throw new WasmformerError(code, `${url}: ${reason}`);
-  };
+/** Fetches a URL chunk by chunk; failures name the URL, and leaving early releases the connection. */
+async function download(url: URL, collect: Collect, fail: (reason: string) => never): Promise<Uint8Array> {
   let response: Response;
   try {
     response = await fetch(url);
@@ -108,10 +229,8 @@ async function download(url: URL, code: ErrorCode, onProgress: ReadOptions['onPr
   if (!response.ok) fail(`HTTP ${response.status} ${response.statusText}`);
   // Content-Length counts the encoded bytes: with gzip it is not the size that streams out.
   const encoded = (response.headers.get('content-encoding') ?? 'identity') !== 'identity';
-  const length = Number(response.headers.get('content-length') ?? 0);
-  const total = !encoded && Number.isSafeInteger(length) && length > 0 ? length : 0;
-  let buffer = allocate(total > 0 ? total : 1 << 20, fail);
-  let loaded = 0;
+  const length = Number(response.headers.get('content-length') ?? NaN);
+  const collector = collect(!encoded && Number.isSafeInteger(length) && length >= 0 ? length : null);
   const reader = response.body?.getReader();
   let done = reader === undefined;
   try {
@@ -120,35 +239,16 @@ async function download(url: URL, code: ErrorCode, onProgress: ReadOptions['onPr
       try {
         chunk = await reader!.read();
       } catch (e) {
-        return fail(`download failed after ${loaded} bytes (${errorText(e)})`);
+        return fail(`download failed (${errorText(e)})`);
       }
-      if (chunk.done) {
-        done = true;
-        break;
-      }
-      if (loaded + chunk.value.length > buffer.length) {
-        const grown = allocate(Math.max(2 * buffer.length, loaded + chunk.value.length), fail);
-        grown.set(buffer.subarray(0, loaded));
-        buffer = grown;
-      }
-      buffer.set(chunk.value, loaded);
-      loaded += chunk.value.length;
-      if (loaded !== total) onProgress?.(loaded, total);
+      if (chunk.done) done = true;
+      else collector.push(chunk.value);
     }
   } finally {
-    // Left early (a failed read, a throwing callback): release the connection.
+    // Left early (a failed read, a head check or callback that threw): release the connection.
     if (!done) void reader!.cancel().catch(() => undefined);
   }
-  onProgress?.(loaded, loaded);
-  return loaded === buffer.length ? buffer : buffer.slice(0, loaded);
-}
-
-function allocate(n: number, fail: (reason: string) => never): Uint8Array {
-  try {
-    return new Uint8Array(n);
-  } catch {
-    return fail(`${n} bytes do not fit in memory`);
-  }
+  return collector.finish();
 }
 
 function errorText(e: unknown): string {

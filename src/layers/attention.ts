@@ -1,5 +1,5 @@
 import type { AttentionMaps } from '../model/attention-maps.js';
-import type { Kernels, Region } from '../runtime/index.js';
+import { index, type Kernels, type Region } from '../runtime/index.js';
 import type { Linear } from './linear.js';
 
 /** Keys and values of one attention, row i for position i: each [maxLen, dModel]. */
@@ -62,7 +62,7 @@ export class MultiHeadAttention {
 
   /** Hands the weights of the last call, for one query over keyLen keys, to maps. */
   record(maps: AttentionMaps, kind: 'self' | 'cross', layer: number, keyLen: number): void {
-    maps.record(kind, layer, this.kernels.arena.f32(), this.scratch.probs.ptr >> 2, keyLen);
+    maps.record(kind, layer, this.kernels.arena.f32(), index(this.scratch.probs), keyLen);
   }
 
   /** out = out_proj(concat_h softmax(q_h k_h^T / sqrt(d_k) + masks) v_h). */

@@ -1,4 +1,6 @@
+import { WasmformerError } from '../errors.js';
 import type { ModelConfig } from '../io/config.js';
+import { describe } from '../io/describe.js';
 
 /**
  * The attention weights of a greedy decoding, recorded on request (pass one as
@@ -19,17 +21,31 @@ export class AttentionMaps {
 
   /** Cross-attention of `layer`'s `head`: [steps, srcLen], row-major. */
   cross(layer: number, head: number): Float32Array {
+    this.check('cross', layer, head);
     const rows = this.maxLen * this.srcLen;
     return this.crossWeights[layer].subarray(head * rows, head * rows + this.steps * this.srcLen);
   }
 
   /** Masked self-attention of `layer`'s `head`: [steps, steps], row-major (zeros above the diagonal). */
   self(layer: number, head: number): Float32Array {
+    this.check('self', layer, head);
     const rows = this.maxLen * this.maxLen;
     const all = this.selfWeights[layer].subarray(head * rows, head * rows + this.steps * this.maxLen);
     const out = new Float32Array(this.steps * this.steps);
     for (let t = 0; t < this.steps; t++) out.set(all.subarray(t * this.maxLen, t * this.maxLen + this.steps), t * this.steps);
     return out;
+  }
+
+  /** A layer and a head of the recording, or a BAD_ARGUMENT error saying which exist. */
+  private check(kind: 'cross' | 'self', layer: number, head: number): void {
+    const layers = this.crossWeights.length;
+    if (layers === 0) throw new WasmformerError('BAD_ARGUMENT', `${kind}: nothing recorded yet (pass this AttentionMaps as generate's attention option)`);
+    if (!Number.isInteger(layer) || layer < 0 || layer >= layers) {
+      throw new WasmformerError('BAD_ARGUMENT', `${kind}: layer must be an integer in [0, ${layers}), got ${describe(layer)}`);
+    }
+    if (!Number.isInteger(head) || head < 0 || head >= this.nhead) {
+      throw new WasmformerError('BAD_ARGUMENT', `${kind}: head must be an integer in [0, ${this.nhead}), got ${describe(head)}`);
+    }
   }
 
   /** Starts a new recording: sized once per decoding, not per step. */

@@ -4,7 +4,8 @@ import { Embedding, sinusoid } from '../layers/embedding.js';
 import { FeedForward } from '../layers/feedforward.js';
 import { Linear } from '../layers/linear.js';
 import { LayerNorm, Residual } from '../layers/norm.js';
-import { Act, createRuntime, type Region, type Runtime, type RuntimeOptions } from '../runtime/index.js';
+import { Act, createRuntime, index, type Region, type Runtime, type RuntimeOptions } from '../runtime/index.js';
+import { checkOptions, isFunction, type OptionSpec } from '../options.js';
 import { DecoderLayer } from './decoder.js';
 import { EncoderLayer } from './encoder.js';
 import { Model } from './model.js';
@@ -66,7 +67,7 @@ class Builder {
   /** A region holding data as it is. */
   vector(data: Float32Array, label: string): Region {
     const region = this.rt.arena.alloc(data.length, label);
-    this.rt.arena.f32().set(data, region.ptr >> 2);
+    this.rt.arena.f32().set(data, index(region));
     return region;
   }
 
@@ -145,11 +146,20 @@ export interface LoadOptions extends RuntimeOptions {
   onProgress?: (loadedBytes: number, totalBytes: number) => void;
 }
 
+export const LOAD_OPTIONS: OptionSpec = {
+  build: ["'auto', 'simd' or 'relaxed'", (v) => v === 'auto' || v === 'simd' || v === 'relaxed'],
+  wasm: ['a path, a URL, an ArrayBuffer or a Uint8Array', (v) =>
+    typeof v === 'string' || v instanceof URL || v instanceof ArrayBuffer || v instanceof Uint8Array],
+  initialBytes: ['a number of bytes', (v) => Number.isSafeInteger(v) && (v as number) >= 0],
+  onProgress: ['a function', isFunction],
+};
+
 /**
  * Loads a model folder (config.json + model.safetensors) from a path, a URL, or bytes in memory.
  * Everything is checked before the first byte is written to WebAssembly memory.
  */
 export async function loadModel(source: ModelSource, options: LoadOptions = {}): Promise<Model> {
+  checkOptions(options, LOAD_OPTIONS);
   const checked = await readModel(source, { onProgress: options.onProgress });
   const { config, optional, tensors } = checked;
   let floats = 0;

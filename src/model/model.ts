@@ -1,5 +1,8 @@
 import { WasmformerError } from '../errors.js';
+import { describe } from '../io/describe.js';
 import type { ModelConfig } from '../io/config.js';
+import { checkOptions, isAbortSignal, isFunction, isNumber, type OptionSpec } from '../options.js';
+import { SLICE_MS, yieldToHost } from '../platform.js';
 import type { Build, Runtime } from '../runtime/index.js';
 import { AttentionMaps } from './attention-maps.js';
 import type { Transformer } from './transformer.js';
@@ -12,11 +15,40 @@ export interface GenerateOptions {
   onToken?: (id: number, index: number) => void;
   /** Records the decoder's attention weights here, step by step (off, and free, by default). */
   attention?: AttentionMaps;
+  /** Cancels the call: it rejects with `signal.reason` (an AbortError) before its next token. */
+  signal?: AbortSignal;
+}
+
+export const GENERATE_OPTIONS: OptionSpec = {
+  maxNewTokens: ['an integer', isNumber],
+  onToken: ['a function', isFunction],
+  attention: ['an AttentionMaps (new AttentionMaps())', (v) => v instanceof AttentionMaps],
+  signal: ['an AbortSignal', isAbortSignal],
+};
+
+/**
+ * One greedy decoding as a value: its source and the tokens so far. That is all it takes to put
+ * the model's caches back when another call used them in between.
+ */
+class Decoding {
+  readonly tokens: number[] = []; // generated so far, without bos and eos
+  started = false;
+  done = false;
+
+  constructor(
+    readonly src: readonly number[],
+    readonly limit: number, // steps at most, the one producing eos included
+    readonly maps: AttentionMaps | null,
+    readonly signal: AbortSignal | null,
+  ) {}
 }
 
 /**
  * A loaded model: the public face of the Transformer. Every call checks its input completely
- * before touching the model's state, so a call that fails leaves the model as it was.
+ * before touching the model's state, so a call that fails leaves the model as it was. Calls
+ * queue: one decodes at a time, and a decoding whose caches another call used in between
+ * (a paused stream, an encode) puts them back before it goes on, so each call gets the ids it
+ * would get alone.
  */
 export class Model {
   readonly config: ModelConfig;
@@ -25,10 +57,13 @@ export class Model {
   /** Parameters loaded (positional encodings and tied copies not counted). */
   readonly parameters: number;
   private rt: Runtime | null;
-  private readonly net: Transformer;
-  private encoded = false;
-  private decoded = 0; // target positions held in the self-attention caches
-  private epoch = 0; // counts the calls that change the caches, so a paused stream sees another's
+  private net: Transformer | null;
+  private queue: Promise<unknown> = Promise.resolve();
+  /** Whose source and target positions the caches hold: a Decoding, the step API's token, or nobody. */
+  private holder: object | null = null;
+  /** The step API's claim on the caches, renewed by every encode(). */
+  private stepper: object | null = null;
+  private decoded = 0; // target positions the step API holds in the caches
 
   constructor(rt: Runtime, net: Transformer, parameters: number) {
     this.rt = rt;
@@ -45,107 +80,23 @@ export class Model {
 
   /** Runs the encoder over srcIds and computes every decoder layer's cross-attention keys and values. */
   encode(srcIds: ArrayLike<number>): void {
-    const c = this.config;
-    checkIds(srcIds, c.srcVocabSize, c.maxLen, 'source');
-    let padded = false;
-    for (let i = 0; i < srcIds.length; i++) padded ||= srcIds[i] === c.padId;
-    if (padded && Array.prototype.every.call(srcIds, (id: number) => id === c.padId)) {
-      throw new WasmformerError('BAD_INPUT', `source: every id is pad_id (${c.padId}): nothing to attend to`);
-    }
-    const { arena } = this.runtime();
-    const { srcIds: ids, srcMask } = this.net.state;
-    const i32 = arena.i32();
-    const f32 = arena.f32();
-    for (let i = 0; i < srcIds.length; i++) {
-      i32[(ids.ptr >> 2) + i] = srcIds[i];
-      f32[(srcMask.ptr >> 2) + i] = srcIds[i] === c.padId ? -Infinity : 0;
-    }
-    this.net.encode(srcIds.length, padded);
-    this.epoch++;
-    this.encoded = true;
+    this.encodeSource(checkSource(srcIds, this.config));
+    this.stepper = {};
+    this.holder = this.stepper;
     this.decoded = 0;
   }
 
   /**
-   * Feeds `token` at target position `pos` (0 for bos; at most the positions decoded so far, so
-   * a caller may rewind) and returns that position's logits [tgt_vocab]: a view of the model's
-   * memory, valid until the next call.
+   * Feeds `token` at target position `pos` (0 for the start token; at most the positions decoded
+   * so far, so a caller may rewind) and returns that position's logits [tgt_vocab]: a view of
+   * the model's memory, valid until the next call.
    */
   decodeStep(token: number, pos: number): Float32Array {
-    this.step(token, pos);
-    const { logits } = this.net.state;
-    return this.runtime().arena.f32().subarray(logits.ptr >> 2, (logits.ptr >> 2) + this.config.tgtVocabSize);
-  }
-
-  /** Teacher-forced logits of every target position: [tgtIds.length * tgt_vocab], row-major. */
-  forward(srcIds: ArrayLike<number>, tgtIds: ArrayLike<number>): Float32Array {
     const c = this.config;
-    checkIds(tgtIds, c.tgtVocabSize, c.maxLen, 'target');
-    this.encode(srcIds);
-    this.writeTarget(tgtIds);
-    this.net.decode(tgtIds.length, 0, tgtIds.length);
-    this.decoded = tgtIds.length;
-    const { logits } = this.net.state;
-    return this.runtime().arena.f32().slice(logits.ptr >> 2, (logits.ptr >> 2) + tgtIds.length * c.tgtVocabSize);
-  }
-
-  /** Greedy decoding: the generated ids, without the leading bos and the final eos. */
-  async generate(srcIds: ArrayLike<number>, options: GenerateOptions = {}): Promise<number[]> {
-    const ids: number[] = [];
-    for await (const id of this.stream(srcIds, options)) ids.push(id);
-    return ids;
-  }
-
-  /** Greedy decoding as a stream: `for await (const id of model.stream(srcIds))`. */
-  async *stream(srcIds: ArrayLike<number>, options: GenerateOptions = {}): AsyncGenerator<number> {
-    const limit = this.start(srcIds, options);
-    let epoch = this.epoch;
-    const maps = options.attention ?? null;
-    maps?.begin(this.config, srcIds.length);
-    let token = this.config.bosId;
-    for (let pos = 0; pos < limit; pos++) {
-      if (pos > 0 && this.epoch !== epoch) {
-        throw new WasmformerError('BAD_ARGUMENT', 'stream: another call used this model while the stream was paused (one decoding at a time per model)');
-      }
-      token = this.next(token, pos, maps);
-      epoch = this.epoch;
-      if (token === this.config.eosId) return;
-      options.onToken?.(token, pos);
-      yield token;
+    if (this.stepper === null) throw new WasmformerError('BAD_ARGUMENT', 'decodeStep: call encode(srcIds) first');
+    if (this.holder !== this.stepper) {
+      throw new WasmformerError('BAD_ARGUMENT', 'decodeStep: another call used this model since encode(srcIds): call encode again');
     }
-  }
-
-  /** Releases the model's memory; any later call is a DISPOSED error. */
-  dispose(): void {
-    this.rt = null;
-  }
-
-  /** Checks the options and encodes the source; returns the token limit. */
-  private start(srcIds: ArrayLike<number>, options: GenerateOptions): number {
-    const limit = options.maxNewTokens ?? this.config.maxLen;
-    if (options.attention !== undefined && !(options.attention instanceof AttentionMaps)) {
-      throw new WasmformerError('BAD_ARGUMENT', 'attention must be an AttentionMaps (new AttentionMaps())');
-    }
-    if (!Number.isInteger(limit) || limit < 0 || limit > this.config.maxLen) {
-      throw new WasmformerError(
-        'BAD_ARGUMENT',
-        `maxNewTokens must be an integer in [0, max_len = ${this.config.maxLen}], got ${limit}`,
-      );
-    }
-    this.encode(srcIds);
-    return limit;
-  }
-
-  /** The greedy choice after feeding `token` at `pos`: the argmax of its logits. */
-  private next(token: number, pos: number, maps: AttentionMaps | null): number {
-    this.step(token, pos, maps);
-    if (maps) maps.steps++;
-    return this.runtime().kernels.argmax(this.net.state.logits, 0, this.config.tgtVocabSize);
-  }
-
-  private step(token: number, pos: number, maps: AttentionMaps | null = null): void {
-    const c = this.config;
-    if (!this.encoded) throw new WasmformerError('BAD_ARGUMENT', 'decodeStep: call encode(srcIds) first');
     if (!Number.isInteger(pos) || pos < 0 || pos > this.decoded || pos >= c.maxLen) {
       throw new WasmformerError(
         'BAD_ARGUMENT',
@@ -153,38 +104,185 @@ export class Model {
       );
     }
     checkId(token, c.tgtVocabSize, 'target', 0);
-    this.runtime().arena.i32()[this.net.state.tgtIds.ptr >> 2] = token;
-    this.net.decode(1, pos, 1, maps);
-    this.epoch++;
+    this.step(token, pos, null);
     this.decoded = pos + 1;
+    const { arena } = this.runtime();
+    return arena.readF32(this.transformer().state.logits, 0, c.tgtVocabSize);
   }
 
-  private writeTarget(tgtIds: ArrayLike<number>): void {
-    const i32 = this.runtime().arena.i32();
-    const base = this.net.state.tgtIds.ptr >> 2;
-    for (let i = 0; i < tgtIds.length; i++) i32[base + i] = tgtIds[i];
+  /** Teacher-forced logits of every target position: [tgtIds.length * tgt_vocab], row-major. */
+  forward(srcIds: ArrayLike<number>, tgtIds: ArrayLike<number>): Float32Array {
+    const c = this.config;
+    const src = checkSource(srcIds, c);
+    const tgt = checkIds(tgtIds, c.tgtVocabSize, c.maxLen, 'target');
+    this.encodeSource(src);
+    this.holder = null;
+    this.decodeRows(tgt, tgt.length);
+    return this.runtime().arena.readF32(this.transformer().state.logits, 0, tgt.length * c.tgtVocabSize).slice();
+  }
+
+  /** Greedy decoding: the generated ids, without the start token and the final eos. */
+  async generate(srcIds: ArrayLike<number>, options: GenerateOptions = {}): Promise<number[]> {
+    const decoding = this.begin(srcIds, options);
+    return this.exclusive(async () => {
+      let slice = performance.now();
+      for (let id = this.advance(decoding); id !== null; id = this.advance(decoding)) {
+        options.onToken?.(id, decoding.tokens.length - 1);
+        if (performance.now() - slice > SLICE_MS) {
+          await yieldToHost();
+          slice = performance.now();
+        }
+      }
+      return decoding.tokens.slice();
+    });
+  }
+
+  /**
+   * Greedy decoding as a stream: `for await (const id of model.stream(srcIds))`. Each token is
+   * one turn in the model's queue, so other calls may run while the stream is paused.
+   */
+  async *stream(srcIds: ArrayLike<number>, options: GenerateOptions = {}): AsyncGenerator<number> {
+    const decoding = this.begin(srcIds, options);
+    let slice = performance.now();
+    for (;;) {
+      const id = await this.exclusive(() => this.advance(decoding));
+      if (id === null) return;
+      options.onToken?.(id, decoding.tokens.length - 1);
+      yield id;
+      if (performance.now() - slice > SLICE_MS) {
+        await yieldToHost();
+        slice = performance.now();
+      }
+    }
+  }
+
+  /** Releases the model's memory at once (nothing it held stays reachable); any later call is a DISPOSED error. */
+  dispose(): void {
+    this.rt = null;
+    this.net = null;
+    this.holder = null;
+    this.stepper = null;
+  }
+
+  /** Checks a decoding's input and options completely; nothing is touched yet. */
+  private begin(srcIds: ArrayLike<number>, options: GenerateOptions): Decoding {
+    this.runtime();
+    checkOptions(options, GENERATE_OPTIONS);
+    const c = this.config;
+    const src = checkSource(srcIds, c);
+    const limit = options.maxNewTokens ?? c.maxLen;
+    if (!Number.isInteger(limit) || limit < 0 || limit > c.maxLen) {
+      throw new WasmformerError('BAD_ARGUMENT', `maxNewTokens must be an integer in [0, max_len = ${c.maxLen}], got ${describe(limit)}`);
+    }
+    options.signal?.throwIfAborted();
+    return new Decoding(src, limit, options.attention ?? null, options.signal ?? null);
+  }
+
+  /** Runs f after every call queued before it. */
+  private exclusive<T>(f: () => T | Promise<T>): Promise<T> {
+    const run = this.queue.then(f);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  /** One greedy step of a decoding: the next id, or null once it produced eos or reached its limit. */
+  private advance(d: Decoding): number | null {
+    if (d.done) return null;
+    d.signal?.throwIfAborted();
+    if (!d.started) {
+      d.started = true;
+      d.maps?.begin(this.config, d.src.length);
+    }
+    if (this.holder !== d) this.restore(d);
+    const pos = d.tokens.length;
+    if (pos >= d.limit) {
+      d.done = true;
+      return null;
+    }
+    this.step(pos === 0 ? this.config.bosId : d.tokens[pos - 1], pos, d.maps);
+    if (d.maps) d.maps.steps++;
+    const { kernels } = this.runtime();
+    const id = kernels.argmax(this.transformer().state.logits, 0, this.config.tgtVocabSize);
+    if (id === this.config.eosId) {
+      d.done = true;
+      return null;
+    }
+    d.tokens.push(id);
+    return id;
+  }
+
+  /** Puts a decoding's source and target positions back into the caches (another call used them). */
+  private restore(d: Decoding): void {
+    this.encodeSource(d.src);
+    this.holder = d;
+    // Positions 0 .. n-1 were fed [bos, tokens[0], ..., tokens[n-2]]: one pass over them all
+    // computes the same rows as the steps did, one at a time.
+    const n = d.tokens.length;
+    if (n > 0) this.decodeRows([this.config.bosId, ...d.tokens.slice(0, n - 1)], 1);
+  }
+
+  /** The encoder over checked source ids; the caches then hold no target position. */
+  private encodeSource(src: readonly number[]): void {
+    const { arena } = this.runtime();
+    const net = this.transformer();
+    const { srcIds, srcMask } = net.state;
+    const padId = this.config.padId;
+    arena.writeI32(srcIds, 0, src);
+    arena.writeF32(srcMask, 0, src.map((id) => (id === padId ? -Infinity : 0)));
+    net.encode(src.length, src.includes(padId));
+    this.holder = null;
+  }
+
+  /** Teacher-forced target ids at positions 0 .. ids.length-1; logits of the last `logitRows`. */
+  private decodeRows(ids: readonly number[], logitRows: number): void {
+    const net = this.transformer();
+    this.runtime().arena.writeI32(net.state.tgtIds, 0, ids);
+    net.decode(ids.length, 0, logitRows);
+  }
+
+  /** Feeds one checked token at position pos; its logits land in state.logits. */
+  private step(token: number, pos: number, maps: AttentionMaps | null): void {
+    const net = this.transformer();
+    this.runtime().arena.storeI32(net.state.tgtIds, 0, token);
+    net.decode(1, pos, 1, maps);
   }
 
   private runtime(): Runtime {
     if (this.rt === null) throw new WasmformerError('DISPOSED', 'this model was disposed');
     return this.rt;
   }
+
+  private transformer(): Transformer {
+    if (this.net === null) throw new WasmformerError('DISPOSED', 'this model was disposed');
+    return this.net;
+  }
 }
 
-/** Token ids: 1..maxLen integers in [0, vocab). */
-function checkIds(ids: ArrayLike<number>, vocab: number, maxLen: number, what: string): void {
+/** Source ids, copied: 1..maxLen ids in [0, src_vocab), not all of them padding. */
+function checkSource(srcIds: ArrayLike<number>, c: ModelConfig): number[] {
+  const src = checkIds(srcIds, c.srcVocabSize, c.maxLen, 'source');
+  if (src.every((id) => id === c.padId)) {
+    throw new WasmformerError('BAD_INPUT', `source: every id is pad_id (${c.padId}): nothing to attend to`);
+  }
+  return src;
+}
+
+/** Token ids, copied (a caller's array may change later): 1..maxLen integers in [0, vocab). */
+function checkIds(ids: ArrayLike<number>, vocab: number, maxLen: number, what: string): number[] {
   if (ids === null || typeof ids !== 'object' || typeof ids.length !== 'number') {
-    throw new WasmformerError('BAD_INPUT', `${what}: expected an array of token ids`);
+    throw new WasmformerError('BAD_INPUT', `${what}: expected an array of token ids, got ${describe(ids)}`);
   }
   if (ids.length === 0) throw new WasmformerError('BAD_INPUT', `${what}: empty sequence`);
   if (ids.length > maxLen) {
     throw new WasmformerError('BAD_INPUT', `${what}: ${ids.length} tokens, more than max_len = ${maxLen}`);
   }
-  for (let i = 0; i < ids.length; i++) checkId(ids[i], vocab, what, i);
+  const copy = Array.from(ids);
+  copy.forEach((id, i) => checkId(id, vocab, what, i));
+  return copy;
 }
 
-function checkId(id: number, vocab: number, what: string, index: number): void {
+function checkId(id: number, vocab: number, what: string, at: number): void {
   if (!Number.isInteger(id) || id < 0 || id >= vocab) {
-    throw new WasmformerError('BAD_INPUT', `${what}: id ${id} at position ${index} is outside the vocabulary [0, ${vocab})`);
+    throw new WasmformerError('BAD_INPUT', `${what}: id ${describe(id)} at position ${at} is outside the vocabulary [0, ${vocab})`);
   }
 }

@@ -18,6 +18,7 @@ export interface Region {
 export class Arena {
   readonly memory: WebAssembly.Memory;
   private top: number;
+  private dirty: number; // bytes at and past this offset were never handed out: still zero
   private buffer: ArrayBuffer | SharedArrayBuffer | null = null;
   private f32View = new Float32Array(0);
   private i32View = new Int32Array(0);
@@ -26,6 +27,7 @@ export class Arena {
   constructor(memory: WebAssembly.Memory, base: number) {
     this.memory = memory;
     this.top = align(base);
+    this.dirty = this.top;
   }
 
   /** Bytes handed out so far, including the module's static data below the first region. */
@@ -43,7 +45,9 @@ export class Arena {
     this.reserve(end, label);
     this.top = end;
     const region = { ptr, length, label };
-    this.u8().fill(0, ptr, end);
+    // Fresh pages are zero; only bytes handed out before a reset need clearing.
+    if (ptr < this.dirty) this.u8().fill(0, ptr, Math.min(end, this.dirty));
+    this.dirty = Math.max(this.dirty, end);
     return region;
   }
 
@@ -85,7 +89,29 @@ export class Arena {
 
   /** A float view of one region (allocates a view object: not for the decoding loop). */
   view(region: Region): Float32Array {
-    return this.f32().subarray(region.ptr >> 2, (region.ptr >> 2) + region.length);
+    return this.f32().subarray(index(region), index(region) + region.length);
+  }
+
+  /** region[at, at + values.length) = values as int32; a BAD_ARGUMENT error unless they fit. */
+  writeI32(region: Region, at: number, values: ArrayLike<number>): void {
+    put(this.i32(), region, at, values);
+  }
+
+  /** region[at] = value as int32 (one token id, in the decoding loop: nothing allocated). */
+  storeI32(region: Region, at: number, value: number): void {
+    fits(region, at, 1);
+    this.i32()[index(region) + at] = value;
+  }
+
+  /** region[at, at + values.length) = values as float32; a BAD_ARGUMENT error unless they fit. */
+  writeF32(region: Region, at: number, values: ArrayLike<number>): void {
+    put(this.f32(), region, at, values);
+  }
+
+  /** A view of region[at, at + n) (valid until the memory grows); a BAD_ARGUMENT error unless it fits. */
+  readF32(region: Region, at: number, n: number): Float32Array {
+    fits(region, at, n);
+    return this.f32().subarray(index(region) + at, index(region) + at + n);
   }
 
   private renew(): void {
@@ -95,6 +121,23 @@ export class Arena {
     this.f32View = new Float32Array(buffer);
     this.i32View = new Int32Array(buffer);
     this.u8View = new Uint8Array(buffer);
+  }
+}
+
+/** The element index of a region's first element: unsigned, as offsets pass 2 GiB. */
+export function index(region: Region): number {
+  return region.ptr >>> 2;
+}
+
+function put(view: Int32Array | Float32Array, region: Region, at: number, values: ArrayLike<number>): void {
+  fits(region, at, values.length);
+  const base = index(region) + at;
+  for (let i = 0; i < values.length; i++) view[base + i] = values[i];
+}
+
+function fits(region: Region, at: number, n: number): void {
+  if (!(Number.isInteger(at) && at >= 0 && at + n <= region.length)) {
+    throw new WasmformerError('BAD_ARGUMENT', `${n} elements at ${at} do not fit ${region.label} of ${region.length} elements`);
   }
 }
 

@@ -1,5 +1,5 @@
 import { WasmformerError } from '../errors.js';
-import type { Arena, Region } from './arena.js';
+import { index, type Arena, type Region } from './arena.js';
 
 /** The raw exports of the kernel module (assembly/index.ts). Pointers are byte offsets. */
 export interface KernelExports {
@@ -196,7 +196,7 @@ export class Kernels {
     span('embed', 'out', out, 0, n, dModel, dModel);
     if (pos) span('embed', 'pos', pos, posAt, n, dModel, dModel);
     const i32 = this.arena.i32();
-    const base = ids.ptr >> 2;
+    const base = index(ids);
     for (let i = 0; i < n; i++) {
       const id = i32[base + i];
       if (!(id >= 0 && id < vocab)) {

@@ -1,4 +1,6 @@
 import { WasmformerError } from '../errors.js';
+import { describe } from '../io/describe.js';
+import { readFile } from '../io/source.js';
 
 /** The two builds of the same kernels: SIMD128 mul + add, or relaxed SIMD fused multiply-add. */
 export type Build = 'simd' | 'relaxed';
@@ -28,7 +30,10 @@ export function supportedBuilds(): Build[] {
 }
 
 /** The best build this engine validates; an UNSUPPORTED error when it lacks SIMD128. */
-export function chooseBuild(wanted: Build | 'auto' = 'auto'): Build {
+export function chooseBuild(wanted: unknown = 'auto'): Build {
+  if (wanted !== 'auto' && wanted !== 'simd' && wanted !== 'relaxed') {
+    throw new WasmformerError('BAD_ARGUMENT', `options.build must be 'auto', 'simd' or 'relaxed', got ${describe(wanted)}`);
+  }
   const builds = supportedBuilds();
   if (builds.length === 0) {
     throw new WasmformerError('UNSUPPORTED', 'this engine does not support WebAssembly SIMD128');
@@ -46,41 +51,24 @@ export function wasmUrl(build: Build): URL {
   return new URL(`../wasmformer.${build}.wasm`, import.meta.url);
 }
 
-/** Compiles the module from a path, a URL (file: in Node, fetched elsewhere) or bytes. */
-export async function compileModule(source: WasmSource): Promise<WebAssembly.Module> {
+/**
+ * Compiles the module from a path, a URL (file: in Node, fetched elsewhere) or bytes. A file
+ * that cannot be read or is not a WebAssembly module is a BAD_FILE error naming it.
+ */
+export async function compileModule(source: WasmSource, name = 'options.wasm'): Promise<WebAssembly.Module> {
+  let bytes: Uint8Array;
+  let file = name;
   if (source instanceof ArrayBuffer || source instanceof Uint8Array) {
-    return WebAssembly.compile(source as BufferSource);
+    bytes = source instanceof Uint8Array ? source : new Uint8Array(source);
+  } else if (typeof source === 'string' || source instanceof URL) {
+    file = String(source);
+    bytes = await readFile(source, 'BAD_FILE');
+  } else {
+    throw new WasmformerError('BAD_ARGUMENT', `${name} must be a path, a URL, an ArrayBuffer or a Uint8Array, got ${describe(source)}`);
   }
-  return WebAssembly.compile((await readBytes(source)) as Uint8Array<ArrayBuffer>);
-}
-
-/** Reads a file from a path or URL: the file system for paths and file: URLs, fetch otherwise. */
-export async function readBytes(source: string | URL): Promise<Uint8Array<ArrayBuffer>> {
-  const url = typeof source === 'string' ? toUrl(source) : source;
-  if (url === null || url.protocol === 'file:') {
-    const fs = await nodeModule<typeof import('node:fs/promises')>('node:fs/promises');
-    return new Uint8Array(await fs.readFile(url ?? (source as string)));
+  try {
+    return await WebAssembly.compile(bytes as Uint8Array<ArrayBuffer>);
+  } catch (e) {
+    throw new WasmformerError('BAD_FILE', `${file}: not a WebAssembly module this engine compiles (${(e as Error).message})`);
   }
-  const response = await fetch(url);
-  if (!response.ok) {
-    throw new WasmformerError('BAD_FILE', `${url}: HTTP ${response.status} ${response.statusText}`);
-  }
-  return new Uint8Array(await response.arrayBuffer());
-}
-
-/** True when running under Node (or a runtime with Node's file system). */
-export function isNode(): boolean {
-  return typeof process !== 'undefined' && typeof process.versions?.node === 'string';
-}
-
-/** A string that is a URL in a browser, or null where it is a file-system path. */
-export function toUrl(source: string): URL | null {
-  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(source)) return new URL(source);
-  if (isNode()) return null;
-  return new URL(source, globalThis.location?.href);
-}
-
-/** Imports a Node built-in without letting a browser bundler try to resolve it. */
-export async function nodeModule<T>(name: string): Promise<T> {
-  return (await import(/* @vite-ignore */ /* webpackIgnore: true */ name)) as T;
 }

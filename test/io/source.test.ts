@@ -5,8 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readModel } from '../../dist/io/index.js';
-import { readModelFiles } from '../../dist/io/source.js';
+import { readModel, readModelConfig, readModelWeights, type ModelSource, type ReadOptions } from '../../dist/io/index.js';
 import { rejectionOf } from '../expect-error.js';
 import { tinyConfig, tinyTensors } from './tiny-model.js';
 import { writeSafetensors } from './write-safetensors.js';
@@ -20,6 +19,13 @@ const WEIGHTS = writeSafetensors({
 
 /** Byte equality without a deep-equality walk, which is slow on a megabyte. */
 const same = (a: Uint8Array, b: Uint8Array): boolean => Buffer.compare(a, b) === 0;
+
+/** Both files as readModel reads them: config.json, then model.safetensors. */
+async function readModelFiles(source: ModelSource, options: ReadOptions = {}) {
+  const config = await readModelConfig(source);
+  const weights = await readModelWeights(source, options);
+  return { config: config.data, configFile: config.file, weights: weights.data, weightsFile: weights.file };
+}
 
 type Progress = [number, number][];
 const recorder = (): { calls: Progress; onProgress: (loaded: number, total: number) => void } => {
@@ -64,6 +70,23 @@ describe('readModelFiles from a folder', () => {
     rmSync(half, { recursive: true });
   });
 
+  it('reads each file from its own path or URL ({ files })', async () => {
+    const files = {
+      'config.json': join(dir, 'config.json'),
+      'model.safetensors': pathToFileURL(join(dir, 'model.safetensors')),
+    };
+    const read = await readModelFiles({ files });
+    expect(read.config).toBe(CONFIG_TEXT);
+    expect(same(read.weights, WEIGHTS)).toBe(true);
+    expect(read.weightsFile).toBe(pathToFileURL(join(dir, 'model.safetensors')).href);
+    const message = await rejectionOf(readModelWeights({ files: { 'config.json': files['config.json'] } }), 'BAD_ARGUMENT');
+    expect(message).toBe('source.files["model.safetensors"] must be a path or a URL, got undefined');
+  });
+
+  it('says a folder is not a file', async () => {
+    expect(await rejectionOf(readModelWeights({ files: { 'model.safetensors': dir } }), 'BAD_FILE')).toBe(`${dir}: is a folder, not a file`);
+  });
+
   it('reads and checks a whole model (readModel)', async () => {
     const model = await readModel(dir);
     expect(model.config.dModel).toBe(6);
@@ -93,9 +116,13 @@ describe('readModelFiles from memory', () => {
   });
 
   it('refuses anything else as a source', async () => {
-    for (const source of [null, 3, {}, { config: {} }, { config: {}, weights: [1, 2] }, { config: {}, weights: new Float32Array(2) }]) {
+    for (const source of [null, 3, '', {}, { config: {} }, { files: null }]) {
       const message = await rejectionOf(readModelFiles(source as never), 'BAD_ARGUMENT');
-      expect(message).toMatch(/a model source is a folder path, a URL, or \{ config/);
+      expect(message).toMatch(/^a model source is a folder path, a URL, \{ files: \{ name: URL \} \}, or \{ config/);
+    }
+    for (const weights of [[1, 2], new Float32Array(2)]) {
+      const message = await rejectionOf(readModelFiles({ config: {}, weights } as never), 'BAD_ARGUMENT');
+      expect(message).toMatch(/^source\.weights must be an ArrayBuffer or a Uint8Array, got /);
     }
   });
 });
@@ -187,5 +214,74 @@ describe('readModelFiles from a URL', () => {
     const stop = new Error('stop');
     const p = readModelFiles(`${base}/m`, { onProgress: () => { throw stop; } });
     await expect(p).rejects.toBe(stop);
+  });
+});
+
+describe('a download is checked by its header before its data arrives', () => {
+  const SIZE = 600_000_000; // what the server announces; it never has to send it
+  let server: Server;
+  let base = '';
+  let sent = 0; // bytes of model.safetensors written before the client went away
+
+  /** Header bytes for a model of the wrong shape: valid safetensors, refused by checkWeights. */
+  function wrongShapeHeader(): Uint8Array {
+    const tensors = tinyTensors(tinyConfig({ dim_feedforward: 4 }), { generatorBias: true });
+    // The tensors, then an extra one that makes the file SIZE bytes; the header is padded to a
+    // fixed length, so the extra tensor's size does not change it.
+    const file = writeSafetensors({ ...tensors, 'extra.buffer': { shape: [0], dtype: 'U8' } });
+    const headerLength = Number(new DataView(file.buffer).getBigUint64(0, true));
+    const header = JSON.parse(new TextDecoder().decode(file.subarray(8, 8 + headerLength)));
+    const data = file.length - 8 - headerLength;
+    const json = JSON.stringify(header).length + 64;
+    const extra = SIZE - 8 - json - data;
+    header['extra.buffer'] = { dtype: 'U8', shape: [extra], data_offsets: [data, data + extra] };
+    const out = new Uint8Array(8 + json);
+    new DataView(out.buffer).setBigUint64(0, BigInt(json), true);
+    out.set(new TextEncoder().encode(JSON.stringify(header).padEnd(json, ' ')), 8);
+    return out;
+  }
+
+  const starts: Record<string, Uint8Array> = {
+    html: new TextEncoder().encode('<!DOCTYPE html>\n<html><head><title>404 Not Found</title></head>'),
+    zip: Uint8Array.from([0x50, 0x4b, 0x03, 0x04, 0, 0, 0, 0, 0, 0]),
+    shape: new Uint8Array(0),
+  };
+
+  beforeAll(async () => {
+    starts.shape = wrongShapeHeader();
+    server = createServer((request, response) => {
+      const [, kind, file] = new URL(request.url ?? '/', 'http://x').pathname.split('/');
+      if (file === 'config.json') {
+        response.writeHead(200).end(CONFIG_TEXT);
+        return;
+      }
+      response.writeHead(200, { 'Content-Length': String(SIZE) });
+      response.write(starts[kind]);
+      sent = starts[kind].length;
+      const zeros = new Uint8Array(65536);
+      const next = (): void => { // the rest, slowly, until the client goes away
+        if (response.destroyed || sent >= SIZE) return;
+        response.write(zeros);
+        sent += zeros.length;
+        setTimeout(next, 1);
+      };
+      response.on('close', () => response.destroy());
+      next();
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  afterAll(() => new Promise<void>((resolve) => {
+    server.close(() => resolve());
+    server.closeAllConnections();
+  }));
+
+  it.each([
+    ['an HTML page', 'html', 'BAD_FILE', /model\.safetensors: header length \d+ is over the 100000000-byte limit: this is an HTML page \(a wrong URL, or a server's error page\?\), not safetensors$/],
+    ['a zip archive', 'zip', 'BAD_FILE', /model\.safetensors: this is a zip archive \(PyTorch's torch\.save format\?\), not safetensors$/],
+    ['tensors of the wrong shape', 'shape', 'BAD_TENSOR', /model\.safetensors: tensor "transformer\.encoder\.layers\.0\.linear1\.weight" has shape \[4, 6\], expected \[5, 6\]$/],
+  ])('refuses %s after its first bytes, not after 600 MB', async (_, kind, code, message) => {
+    expect(await rejectionOf(readModel(`${base}/${kind}/`), code)).toMatch(message);
+    expect(sent).toBeLessThan(8 << 20);
   });
 });

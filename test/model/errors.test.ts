@@ -56,14 +56,6 @@ describe('bad input to a loaded model', () => {
     await stillWorks();
   });
 
-  it('refuses to go on with a stream after another call used the model in between', async () => {
-    const stream = model.stream(src, { maxNewTokens: 6 });
-    expect((await stream.next()).done).toBe(false);
-    await model.generate([5, 6], { maxNewTokens: 2 });
-    await expect(stream.next()).rejects.toThrow(/another call used this model while the stream was paused/);
-    await stillWorks();
-  });
-
   it('thousands of generate calls leave the memory where it was', async () => {
     const bytes = model.memoryBytes;
     const r = rng(7);
@@ -101,7 +93,7 @@ describe('bad model files through loadModel', () => {
     const dir = `${FIXTURES}pre_ln_gelu_computed_pos`;
     const config = { ...JSON.parse(readFileSync(`${dir}/config.json`, 'utf8')), max_len: 1e6 };
     const weights = new Uint8Array(readFileSync(`${dir}/model.safetensors`));
-    expect(await rejectionOf(loadModel({ config, weights }, { build: BUILD }), 'OUT_OF_MEMORY')).toMatch(/cannot grow WebAssembly memory/);
+    expect(await rejectionOf(loadModel({ config, weights }, { build: BUILD }), 'OUT_OF_MEMORY')).toMatch(/bytes of WebAssembly memory, more than wasm32's 4 GiB/);
   });
 
   it('fuzz: every mutated file loads and runs, or is refused with a WasmformerError', async () => {
