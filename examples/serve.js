@@ -22,12 +22,15 @@ const TYPES = {
 };
 
 /**
- * Starts serving `root` on 127.0.0.1; port 0 picks a free one. Resolves once listening, with the
- * example page's URL and close() (which also drops open connections, so it never hangs).
+ * Starts serving `root` on 127.0.0.1; port 0 picks a free one. `mounts` serves other folders at
+ * URL prefixes ({ '/long/': '/tmp/model' }). Resolves once listening, with the example page's
+ * URL and close() (which also drops open connections, so it never hangs).
  */
-export function startServer({ port = 8080, root = ROOT } = {}) {
+export function startServer({ port = 8080, root = ROOT, mounts = {} } = {}) {
   const server = createServer((req, res) => {
-    respond(req, res, resolve(root)).catch(() => send(res, 500, 'internal error'));
+    const prefix = Object.keys(mounts).find((p) => req.url.startsWith(p));
+    const at = prefix === undefined ? { url: req.url, root, home: EXAMPLE } : { url: req.url.slice(prefix.length - 1), root: mounts[prefix] };
+    respond(req, res, at.url, resolve(at.root), at.home).catch(() => send(res, 500, 'internal error'));
   });
   return new Promise((ready, fail) => {
     server.once('error', fail);
@@ -42,11 +45,12 @@ export function startServer({ port = 8080, root = ROOT } = {}) {
   });
 }
 
-async function respond(req, res, root) {
+/** Serves the file `url` names under root; root itself redirects to `home` when there is one. */
+async function respond(req, res, url, root, home) {
   if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, 'method not allowed');
-  const path = filePath(req.url, root);
+  const path = filePath(url, root);
   if (path === null) return send(res, 404, 'not found');
-  if (path === root) return redirect(res, EXAMPLE);
+  if (path === root && home) return redirect(res, home);
   const info = await stat(path).catch(() => null);
   if (info?.isDirectory()) {
     // A folder's relative URLs need its trailing slash; then its index.html is the page.

@@ -2,8 +2,9 @@ import { WasmformerError } from './errors.js';
 
 /**
  * The contents of a character-level tokenizer.json (see models/numbers/README.md):
- * one vocabulary entry per id; the entries at the special ids are names such as "<pad>",
- * every other entry is exactly one character (one Unicode code point).
+ * one vocabulary entry per id; the entries at the special ids (pad, bos, eos, and unk in each
+ * vocabulary that reaches it, as the tutorial's vocabularies share their specials) are names
+ * such as "<pad>", every other entry is exactly one character (one Unicode code point).
  */
 export interface CharTokenizerJSON {
   type: 'chars';
@@ -12,7 +13,10 @@ export interface CharTokenizerJSON {
   pad_id: number;
   bos_id: number;
   eos_id: number;
-  /** The source id that stands for any character outside src_vocab; null: such a character is an error. */
+  /**
+   * The id that stands for any character outside src_vocab (null: such a character is an
+   * error); in tgt_vocab, when it reaches that far, the id of a token decoded as its name.
+   */
   unk_id: number | null;
   src_add_bos: boolean;
   src_add_eos: boolean;
@@ -40,8 +44,8 @@ export class CharTokenizer {
     this.tgtVocab = Object.freeze(json.tgt_vocab.slice());
     this.srcAddBos = json.src_add_bos;
     this.srcAddEos = json.src_add_eos;
-    const specials = [json.pad_id, json.bos_id, json.eos_id];
-    this.srcIndex = charIndex(json.src_vocab, json.unk_id === null ? specials : [...specials, json.unk_id], file, 'src_vocab');
+    const specials = json.unk_id === null ? [json.pad_id, json.bos_id, json.eos_id] : [json.pad_id, json.bos_id, json.eos_id, json.unk_id];
+    this.srcIndex = charIndex(json.src_vocab, specials, file, 'src_vocab');
     this.tgtIndex = charIndex(json.tgt_vocab, specials, file, 'tgt_vocab');
   }
 
@@ -83,6 +87,14 @@ export class CharTokenizer {
       if (typeof o[field] !== 'boolean') throw bad(field, 'must be true or false');
     }
     return new CharTokenizer(o as unknown as CharTokenizerJSON, file);
+  }
+
+  /** The tokenizer.json this tokenizer reads back as itself. */
+  toJSON(): CharTokenizerJSON {
+    return {
+      type: 'chars', src_vocab: [...this.srcVocab], tgt_vocab: [...this.tgtVocab], pad_id: this.padId, bos_id: this.bosId,
+      eos_id: this.eosId, unk_id: this.unkId, src_add_bos: this.srcAddBos, src_add_eos: this.srcAddEos,
+    };
   }
 
   get srcVocabSize(): number {

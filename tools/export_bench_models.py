@@ -276,7 +276,7 @@ def build(shape, out_dir):
     os.makedirs(out_dir, exist_ok=True)
     with open(os.path.join(out_dir, "config.json"), "w") as f:
         json.dump(c, f, indent=2)
-    write_safetensors(os.path.join(out_dir, "model.safetensors"), model.state_dict())
+    write_safetensors(model.state_dict(), os.path.join(out_dir, "model.safetensors"))
 
     h, d_k, L = c["nhead"], c["d_model"] // c["nhead"], c["num_decoder_layers"]
     memory = torch.zeros(1, 5, c["d_model"])

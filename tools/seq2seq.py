@@ -235,8 +235,40 @@ def safetensors_bytes(tensors, metadata=None, reverse_data=False):
     return struct.pack('<Q', len(text)) + text + b''.join(arrays[name].tobytes() for name in order)
 
 
-def write_safetensors(path, tensors, metadata=None, reverse_data=False):
+def write_safetensors(tensors, path, metadata=None, reverse_data=False):
+    """Writes tensors to path, in the argument order of safetensors.torch.save_file."""
     Path(path).write_bytes(safetensors_bytes(tensors, metadata, reverse_data))
+
+
+def tokenizer_json(src_vocab, tgt_vocab, pad_id, bos_id, eos_id, unk_id=None, src_add_bos=False, src_add_eos=True):
+    """tokenizer.json of a character-level model: each vocabulary a list of strings, one
+    character per entry except at the special ids (pad, bos, eos and unk, shared by both, as
+    the tutorial's build_vocab_from_iterator(specials=...) makes them)."""
+    for name, vocab in (('src_vocab', src_vocab), ('tgt_vocab', tgt_vocab)):
+        specials = {pad_id, bos_id, eos_id} | ({unk_id} if unk_id is not None and unk_id < len(vocab) else set())
+        for i, entry in enumerate(vocab):
+            if i not in specials and len(entry) != 1:
+                raise ValueError(f'{name}[{i}] is {entry!r}: a character-level tokenizer has one character per entry')
+    return {'type': 'chars', 'src_vocab': list(src_vocab), 'tgt_vocab': list(tgt_vocab), 'pad_id': pad_id,
+            'bos_id': bos_id, 'eos_id': eos_id, 'unk_id': unk_id, 'src_add_bos': src_add_bos, 'src_add_eos': src_add_eos}
+
+
+def save_folder(folder, state_dict, config, src_vocab=None, tgt_vocab=None, unk_id=None,
+                src_add_bos=False, src_add_eos=True):
+    """Writes a wasmformer model folder: config.json (the spec's fields, checked), the state dict
+    as model.safetensors (float32), and, given the vocabularies (lists of strings, such as a
+    torchtext vocab's get_itos()), tokenizer.json."""
+    missing = [f for f in CONFIG_FIELDS if f not in config]
+    if missing:
+        raise ValueError(f'config lacks {", ".join(missing)}')
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    write_safetensors(state_dict, folder / 'model.safetensors')
+    (folder / 'config.json').write_text(json.dumps(config, indent=2) + '\n')
+    if src_vocab is not None or tgt_vocab is not None:
+        tokenizer = tokenizer_json(src_vocab, tgt_vocab, config['pad_id'], config['bos_id'], config['eos_id'],
+                                   unk_id, src_add_bos, src_add_eos)
+        (folder / 'tokenizer.json').write_text(json.dumps(tokenizer, indent=2, ensure_ascii=False) + '\n')
 
 
 def read_safetensors(source):

@@ -28,7 +28,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # before torch loads OpenBLA
 import torch
 from torch import nn
 
-from seq2seq import Seq2SeqTransformer, greedy, read_safetensors, sinusoid, write_safetensors
+from seq2seq import Seq2SeqTransformer, greedy, read_safetensors, save_folder, sinusoid
 
 SEED = 1234
 PAD, BOS, EOS = 0, 1, 2
@@ -215,20 +215,6 @@ def train(model, args, excluded, probe):
 
 # ---------------------------------------------------------------- export
 
-def tokenizer_json():
-    return {
-        "type": "chars",
-        "src_vocab": SRC_VOCAB,
-        "tgt_vocab": TGT_VOCAB,
-        "pad_id": PAD,
-        "bos_id": BOS,
-        "eos_id": EOS,
-        "unk_id": None,
-        "src_add_bos": False,
-        "src_add_eos": True,
-    }
-
-
 # ---------------------------------------------------------------- greedy decoding (the spec's)
 
 @torch.no_grad()
@@ -285,15 +271,8 @@ def main():
     model = new_model(cfg)
     seconds = train(model, args, excluded=set(held), probe=held_texts[::4])
 
-    os.makedirs(args.out, exist_ok=True)
+    save_folder(args.out, model.state_dict(), cfg, SRC_VOCAB, TGT_VOCAB)
     weights = os.path.join(args.out, "model.safetensors")
-    write_safetensors(weights, model.state_dict())
-    with open(os.path.join(args.out, "config.json"), "w") as f:
-        json.dump(cfg, f, indent=2)
-        f.write("\n")
-    with open(os.path.join(args.out, "tokenizer.json"), "w") as f:
-        json.dump(tokenizer_json(), f, indent=2)
-        f.write("\n")
 
     # Everything below comes from the exported file, so a JS engine can match it id for id.
     fresh = new_model(cfg)

@@ -1,8 +1,11 @@
 // The example page: translate as the person types, stream the output token by token, and draw
-// the decoder's cross-attention of a chosen layer and head as a heat map.
-import { AttentionMaps, loadTranslator, WasmformerError } from 'wasmformer';
+// the decoder's cross-attention of a chosen layer and head as a heat map. The model runs in a
+// Web Worker (wasmformer/worker), so the page stays responsive however long a decoding takes.
+// ?model=/path/to/folder/ loads another character-level model than the demo.
+import { AttentionMaps, WasmformerError } from 'wasmformer';
+import { createWorkerTranslator } from 'wasmformer/worker';
 
-const MODEL_URL = '/models/numbers/';
+const MODEL_URL = new URLSearchParams(location.search).get('model') ?? '/models/numbers/';
 
 const $ = (id) => document.getElementById(id);
 const source = $('source');
@@ -15,8 +18,8 @@ const canvas = $('heatmap');
 
 let translator = null;
 let modelInfo = '';
-/** The decoding in progress; a new one waits for the last to stop, so only one uses the model. */
-let run = { cancelled: true, finished: Promise.resolve() };
+/** Cancels the decoding in progress, if any. */
+let cancel = () => {};
 /** What the heat map shows: the last decoding's maps and the labels of its rows and columns. */
 let view = { maps: null, sourceLabels: [], outputLabels: [] };
 
@@ -27,32 +30,30 @@ start().catch((e) => {
 
 async function start() {
   const begin = performance.now();
-  translator = await loadTranslator(MODEL_URL, { onProgress: showProgress });
-  const { config, parameters, build } = translator.model;
+  translator = await createWorkerTranslator(MODEL_URL, { onProgress: showProgress });
+  const { config, parameters, build } = translator;
   const ms = performance.now() - begin;
-  modelInfo = `${(parameters / 1e6).toFixed(1)}M parameters, loaded in ${ms.toFixed(0)} ms, ${build === 'relaxed' ? 'relaxed SIMD' : 'SIMD128'} kernels`;
+  modelInfo = `${(parameters / 1e6).toFixed(1)}M parameters, loaded in ${ms.toFixed(0)} ms, ${build === 'relaxed' ? 'relaxed SIMD' : 'SIMD128'} kernels, in a worker`;
   statusLine.textContent = modelInfo;
   fillSelect(layerSelect, config.numDecoderLayers);
   fillSelect(headSelect, config.nhead);
   layerSelect.addEventListener('change', draw);
   headSelect.addEventListener('change', draw);
-  source.addEventListener('input', restart);
+  source.addEventListener('input', () => translate(source.value.trim()));
   source.disabled = false;
   source.focus();
-  restart();
+  translate(source.value.trim());
 }
 
-/** Cancels the decoding in progress (it stops at its next token) and queues one of the current text. */
-function restart() {
-  run.cancelled = true;
+/**
+ * Decodes text in the worker, cancelling the decoding before it, and shows each token as it
+ * arrives; never throws (errors go to the page).
+ */
+async function translate(text) {
+  cancel();
+  const controller = new AbortController();
+  cancel = () => controller.abort();
   delete output.dataset.source;
-  const next = { cancelled: false };
-  next.finished = run.finished.then(() => next.cancelled || translate(source.value.trim(), next));
-  run = next;
-}
-
-/** Decodes text, showing each token as it arrives; never throws (errors go to the page). */
-async function translate(text, current) {
   const maps = new AttentionMaps();
   view = { maps, sourceLabels: [], outputLabels: [] };
   output.textContent = '';
@@ -60,38 +61,38 @@ async function translate(text, current) {
   statusLine.textContent = modelInfo;
   output.classList.add('running');
   try {
-    if (text !== '') await decode(text, maps, current);
+    if (text !== '') await decode(text, maps, controller.signal);
   } catch (e) {
+    if (controller.signal.aborted) return; // a newer text took over
     showError(e);
-  } finally {
-    output.classList.remove('running');
-    draw(); // also the last step, the one that chose eos, or nothing when there was no text
   }
+  output.classList.remove('running');
+  draw(); // also the last step, the one that chose eos, or nothing when there was no text
   // Marks the text whose decoding ended (done or failed), for anyone waiting on the page.
-  if (!current.cancelled) output.dataset.source = text;
+  output.dataset.source = text;
 }
 
-async function decode(text, maps, current) {
+async function decode(text, maps, signal) {
   const { tokenizer } = translator;
   view.sourceLabels = tokenizer.encodeSource(text).map((id) => tokenizer.srcVocab[id]);
-  let busy = 0; // time spent decoding, not waiting for the browser to paint
-  let t = performance.now();
-  for await (const piece of translator.stream(text, { attention: maps })) {
-    busy += performance.now() - t;
+  const start = performance.now();
+  for await (const piece of translator.stream(text, { attention: maps, signal })) {
     output.textContent += piece;
     view.outputLabels.push(piece);
-    draw();
-    await nextFrame();
-    if (current.cancelled) return;
-    t = performance.now();
+    drawSoon();
   }
-  busy += performance.now() - t;
-  const rate = Math.round((maps.steps * 1000) / busy);
-  statusLine.textContent = `${modelInfo} · ${maps.steps} steps in ${busy.toFixed(1)} ms: ${rate} tokens/s`;
+  const ms = performance.now() - start;
+  const rate = Math.round((maps.steps * 1000) / ms);
+  statusLine.textContent = `${modelInfo} · ${maps.steps} steps in ${ms.toFixed(1)} ms: ${rate} tokens/s`;
 }
 
-function nextFrame() {
-  return new Promise((resolve) => requestAnimationFrame(() => resolve()));
+/** Redraws the heat map at the next frame, once however many tokens arrive before it. */
+let frame = 0;
+function drawSoon() {
+  frame ||= requestAnimationFrame(() => {
+    frame = 0;
+    draw();
+  });
 }
 
 function showProgress(loaded, total) {

@@ -199,8 +199,8 @@ export class Model {
       d.done = true;
       return null;
     }
+    d.maps?.startStep();
     this.step(pos === 0 ? this.config.bosId : d.tokens[pos - 1], pos, d.maps);
-    if (d.maps) d.maps.steps++;
     const { kernels } = this.runtime();
     const id = kernels.argmax(this.transformer().state.logits, 0, this.config.tgtVocabSize);
     if (id === this.config.eosId) {

@@ -1,7 +1,16 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { AttentionMaps, loadModel } from '../../dist/index.js';
-import { BUILD } from '../helpers.js';
+import { BUILD, expectClose } from '../helpers.js';
 import { FIXTURES } from './fixtures.js';
+
+/** tools/make_attention_fixture.py: PyTorch's weights per layer and head (need_weights, not averaged). */
+interface AttentionFixture {
+  src: number[];
+  tgt: number[]; // [bos] + the greedy ids
+  self: number[][][]; // [layer][head] -> [steps * steps]
+  cross: number[][][]; // [layer][head] -> [steps * srcLen]
+}
 
 describe('attention maps', () => {
   it('records every decoder layer and head per step, masked where they must be, without changing the ids', async () => {
@@ -38,6 +47,21 @@ describe('attention maps', () => {
     }
     // Different heads attend differently: the maps are not copies of one another.
     expect(Array.from(maps.cross(0, 0))).not.toEqual(Array.from(maps.cross(0, 1)));
+  });
+});
+
+describe('attention maps against PyTorch', () => {
+  it("equal nn.MultiheadAttention's own weights, layer by layer and head by head", async () => {
+    const fixture = JSON.parse(readFileSync(`${FIXTURES}source_padding/attention.json`, 'utf8')) as AttentionFixture;
+    const model = await loadModel(`${FIXTURES}source_padding`, { build: BUILD });
+    const maps = new AttentionMaps();
+    const ids = await model.generate(fixture.src, { attention: maps });
+    expect(ids).toEqual(fixture.tgt.slice(1));
+    expect(maps.steps).toBe(fixture.tgt.length); // every step, the one that chose eos included
+    fixture.cross.forEach((heads, layer) => heads.forEach((want, head) => {
+      expectClose(maps.cross(layer, head), want, 1e-5);
+      expectClose(maps.self(layer, head), fixture.self[layer][head], 1e-5);
+    }));
   });
 });
 

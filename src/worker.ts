@@ -1,0 +1,262 @@
+// wasmformer/worker: a Translator whose model lives in a worker (a Web Worker in a browser,
+// worker_threads in Node), so that decoding never blocks the page. The page and the worker talk
+// with messages: the page sends a text, the worker streams back tokens, a call can be cancelled.
+import { WasmformerError, type ErrorCode } from './errors.js';
+import type { ModelConfig } from './io/config.js';
+import { describe } from './io/describe.js';
+import { isModelBytes } from './io/source.js';
+import { AttentionMaps, type AttentionStep } from './model/attention-maps.js';
+import { LOAD_OPTIONS, type LoadOptions } from './model/load.js';
+import { GENERATE_OPTIONS, type GenerateOptions } from './model/model.js';
+import { checkOptions } from './options.js';
+import { isNode, nodeModule, toUrl } from './platform.js';
+import type { Build } from './runtime/index.js';
+import { CharTokenizer, type CharTokenizerJSON } from './tokenizer.js';
+import type { TranslatorSource } from './translator.js';
+
+/** An error as it crosses the worker boundary. */
+export interface WireError {
+  name: string;
+  code?: ErrorCode;
+  message: string;
+}
+
+/** The messages the page sends. */
+export type ToWorker =
+  | { type: 'load'; source: TranslatorSource; options: Omit<LoadOptions, 'onProgress'> }
+  | { type: 'translate'; id: number; text: string; options: { maxNewTokens?: number; attention: boolean } }
+  | { type: 'cancel'; id: number };
+
+/** The messages the worker sends. */
+export type FromWorker =
+  | { type: 'progress'; loaded: number; total: number }
+  | { type: 'ready'; config: ModelConfig; parameters: number; build: Build; memoryBytes: number; tokenizer: CharTokenizerJSON }
+  | { type: 'failed'; error: WireError }
+  | { type: 'token'; id: number; token: number; index: number }
+  | { type: 'attention'; id: number; steps: AttentionStep[] }
+  | { type: 'done'; id: number; text: string }
+  | { type: 'error'; id: number; error: WireError };
+
+/** The worker as the page sees it, the same in a browser and in Node. */
+interface Channel {
+  post(message: ToWorker): void;
+  listen(onMessage: (message: FromWorker) => void, onError: (message: string) => void): void;
+  /** Whether it may keep a Node process alive (only while a call waits for it). */
+  hold(busy: boolean): void;
+  terminate(): void;
+}
+
+// Named by a constant, not a literal: bundlers treat new URL('literal', import.meta.url) as an
+// asset, and the browser's Worker constructor below is the one they must bundle.
+const NODE_ENTRY = './worker-entry.js';
+
+async function startWorker(): Promise<Channel> {
+  if (!isNode()) {
+    const worker = new Worker(new URL('./worker-entry.js', import.meta.url), { type: 'module' });
+    return {
+      post: (message) => worker.postMessage(message),
+      listen: (onMessage, onError) => {
+        worker.onmessage = (e) => onMessage(e.data as FromWorker);
+        worker.onerror = (e) => onError(e.message || 'the worker script failed to start');
+      },
+      hold: () => undefined,
+      terminate: () => worker.terminate(),
+    };
+  }
+  const threads = await nodeModule<typeof import('node:worker_threads')>('node:worker_threads');
+  const worker = new threads.Worker(new URL(NODE_ENTRY, import.meta.url));
+  return {
+    post: (message) => worker.postMessage(message),
+    listen: (onMessage, onError) => {
+      worker.on('message', onMessage);
+      worker.on('error', (e) => onError(e.message));
+    },
+    hold: (busy) => (busy ? worker.ref() : worker.unref()),
+    terminate: () => void worker.terminate(),
+  };
+}
+
+/** A call in flight: how its messages reach the caller. */
+interface Call {
+  onToken(token: number, index: number): void;
+  maps: AttentionMaps | null;
+  resolve(text: string): void;
+  reject(error: unknown): void;
+}
+
+/**
+ * A Translator whose model lives in a worker: `translate` and `stream` as Translator's, with
+ * `signal` to cancel. Calls queue in the worker; `dispose()` ends the worker.
+ */
+export class WorkerTranslator {
+  readonly config: ModelConfig;
+  readonly parameters: number;
+  readonly build: Build;
+  readonly memoryBytes: number;
+  /** The tokenizer, on this side too (to label tokens, or to count them). */
+  readonly tokenizer: CharTokenizer;
+  private channel: Channel | null;
+  private readonly calls = new Map<number, Call>();
+  private nextId = 0;
+
+  private constructor(channel: Channel, ready: Extract<FromWorker, { type: 'ready' }>) {
+    this.channel = channel;
+    this.config = Object.freeze(ready.config);
+    this.parameters = ready.parameters;
+    this.build = ready.build;
+    this.memoryBytes = ready.memoryBytes;
+    this.tokenizer = CharTokenizer.fromJSON(ready.tokenizer);
+    channel.listen((m) => this.receive(m), (message) => this.fail(message));
+  }
+
+  /** Starts a worker, loads the translator there, and resolves once it is ready. */
+  static async create(source: TranslatorSource, options: LoadOptions = {}): Promise<WorkerTranslator> {
+    checkOptions(options, LOAD_OPTIONS);
+    const { onProgress, ...rest } = options;
+    const message: ToWorker = { type: 'load', source: portable(source), options: { ...rest, wasm: portableWasm(rest.wasm) } };
+    const channel = await startWorker();
+    channel.hold(true);
+    const ready = await new Promise<Extract<FromWorker, { type: 'ready' }>>((resolve, reject) => {
+      channel.listen((m) => {
+        if (m.type === 'progress') onProgress?.(m.loaded, m.total);
+        else if (m.type === 'ready') resolve(m);
+        else if (m.type === 'failed') reject(fromWire(m.error));
+      }, (text) => reject(new WasmformerError('BAD_FILE', `the wasmformer worker failed: ${text}`)));
+      channel.post(message);
+    }).catch((e: unknown) => {
+      channel.terminate();
+      throw e;
+    });
+    channel.hold(false);
+    return new WorkerTranslator(channel, ready);
+  }
+
+  /** Greedy translation of one text, in the worker; onToken gets each id as it arrives. */
+  translate(text: string, options: GenerateOptions = {}): Promise<string> {
+    return this.call(text, options, options.onToken ?? (() => undefined));
+  }
+
+  /** The translation as it is produced, one piece of text per token. */
+  async *stream(text: string, options: GenerateOptions = {}): AsyncGenerator<string> {
+    const pieces: string[] = [];
+    let wake: (() => void) | null = null;
+    let finished = false;
+    const controller = new AbortController();
+    const signal = options.signal ? AbortSignal.any([options.signal, controller.signal]) : controller.signal;
+    const done = this.call(text, { ...options, signal }, (token, index) => {
+      options.onToken?.(token, index);
+      pieces.push(this.tokenizer.decodeTarget([token]));
+      wake?.();
+    }).finally(() => {
+      finished = true;
+      wake?.();
+    });
+    done.catch(() => undefined); // seen below, once the pieces before it are out
+    try {
+      for (;;) {
+        if (pieces.length > 0) yield pieces.shift()!;
+        else if (finished) break;
+        else await new Promise<void>((resolve) => (wake = resolve));
+        wake = null;
+      }
+      await done;
+    } finally {
+      if (!finished) controller.abort(); // the caller left early: stop the worker's decoding
+    }
+  }
+
+  /** Ends the worker; calls still waiting reject with a DISPOSED error. */
+  dispose(): void {
+    this.fail(null);
+  }
+
+  private call(text: string, options: GenerateOptions, onToken: (token: number, index: number) => void): Promise<string> {
+    return new Promise<string>((resolve, reject) => {
+      if (this.channel === null) throw new WasmformerError('DISPOSED', 'this translator was disposed');
+      checkOptions(options, GENERATE_OPTIONS);
+      if (typeof text !== 'string') throw new WasmformerError('BAD_ARGUMENT', `text must be a string, got ${describe(text)}`);
+      const { signal, attention } = options;
+      signal?.throwIfAborted();
+      const id = this.nextId++;
+      const settle = (): void => {
+        this.calls.delete(id);
+        signal?.removeEventListener('abort', abort);
+        if (this.calls.size === 0) this.channel?.hold(false);
+      };
+      const abort = (): void => {
+        this.channel?.post({ type: 'cancel', id });
+        settle();
+        reject(signal!.reason);
+      };
+      signal?.addEventListener('abort', abort, { once: true });
+      attention?.begin(this.config, this.tokenizer.encodeSource(text).length);
+      this.calls.set(id, {
+        onToken,
+        maps: attention ?? null,
+        resolve: (result) => {
+          settle();
+          resolve(result);
+        },
+        reject: (error) => {
+          settle();
+          reject(error);
+        },
+      });
+      this.channel.hold(true);
+      this.channel.post({ type: 'translate', id, text, options: { maxNewTokens: options.maxNewTokens, attention: attention !== undefined } });
+    });
+  }
+
+  private receive(m: FromWorker): void {
+    const call = 'id' in m ? this.calls.get(m.id) : undefined;
+    if (call === undefined) return; // a call cancelled here, still finishing there
+    if (m.type === 'token') call.onToken(m.token, m.index);
+    else if (m.type === 'attention') m.steps.forEach((step) => call.maps?.addStep(step));
+    else if (m.type === 'done') call.resolve(m.text);
+    else if (m.type === 'error') call.reject(fromWire(m.error));
+  }
+
+  /** Ends the worker: every waiting call rejects (DISPOSED, or the worker's failure). */
+  private fail(reason: string | null): void {
+    this.channel?.terminate();
+    this.channel = null;
+    const error = reason === null
+      ? new WasmformerError('DISPOSED', 'this translator was disposed')
+      : new WasmformerError('BAD_FILE', `the wasmformer worker failed: ${reason}`);
+    for (const call of [...this.calls.values()]) call.reject(error);
+  }
+}
+
+/** Loads a translator into a worker of its own: `await createWorkerTranslator('/models/numbers/')`. */
+export function createWorkerTranslator(source: TranslatorSource, options: LoadOptions = {}): Promise<WorkerTranslator> {
+  return WorkerTranslator.create(source, options);
+}
+
+/**
+ * A source as the worker can receive it: URLs as absolute strings (a relative path means the
+ * page's location, not the worker script's), bytes as they are (structured clone copies them).
+ */
+function portable(source: TranslatorSource): TranslatorSource {
+  if (isModelBytes(source)) return source;
+  if (typeof source === 'object' && !(source instanceof URL)) {
+    return { files: Object.fromEntries(Object.entries(source.files).map(([name, at]) => [name, absolute(at)])) };
+  }
+  return absolute(source);
+}
+
+function portableWasm(wasm: LoadOptions['wasm']): LoadOptions['wasm'] {
+  return typeof wasm === 'string' || wasm instanceof URL ? absolute(wasm) : wasm;
+}
+
+function absolute(location: string | URL): string {
+  return typeof location === 'string' ? String(toUrl(location) ?? location) : location.href;
+}
+
+/** An error from the worker as the page's own: WasmformerError by code, AbortError as a DOMException. */
+function fromWire(e: WireError): Error {
+  if (e.code !== undefined) return new WasmformerError(e.code, e.message);
+  if (e.name === 'AbortError') return new DOMException(e.message, 'AbortError');
+  const error = new Error(e.message);
+  error.name = e.name;
+  return error;
+}
