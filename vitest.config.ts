@@ -30,11 +30,15 @@ export default defineConfig({
         },
       },
       {
-        // The example page in Debian's Chromium (/usr/bin/chromium), served by examples/serve.js.
+        // The example page in Debian's Chromium (/usr/bin/chromium), served by examples/serve.js,
+        // and the packed package in a new project. It runs after the others, one file at a time:
+        // its measurements of a page's responsiveness mean nothing while other tests take the CPU.
         extends: true,
         test: {
           name: 'browser',
           include: ['test/browser/**/*.test.ts'],
+          sequence: { groupOrder: 1 },
+          fileParallelism: false,
           testTimeout: 120_000,
           hookTimeout: 120_000,
         },

@@ -1,7 +1,7 @@
 // The script that runs inside the worker of createWorkerTranslator (a Web Worker in a browser,
 // a worker_threads Worker in Node): it holds the model and answers the page's messages.
 import { WasmformerError } from './errors.js';
-import { AttentionMaps } from './model/attention-maps.js';
+import { AttentionMaps, type AttentionStep } from './model/attention-maps.js';
 import { isNode, nodeModule } from './platform.js';
 import { loadTranslator, type Translator } from './translator.js';
 import type { FromWorker, ToWorker, WireError } from './worker.js';
@@ -77,21 +77,22 @@ async function translate({ id, text, options }: Extract<ToWorker, { type: 'trans
   calls.set(id, controller);
   const maps = options.attention ? new AttentionMaps() : undefined;
   let sent = 0; // attention steps sent so far
-  const sendAttention = (): void => {
-    if (!maps) return;
+  // The steps recorded since the last message, moved (not copied) into the next one.
+  const attention = (): { attention?: AttentionStep[]; transfer: ArrayBuffer[] } => {
+    if (!maps) return { transfer: [] };
     const steps = maps.stepsFrom(sent);
     sent += steps.length;
-    if (steps.length > 0) post({ type: 'attention', id, steps }, steps.flatMap((s) => [s.cross.buffer, s.self.buffer]));
+    return { attention: steps, transfer: steps.flatMap((s) => [s.cross.buffer as ArrayBuffer, s.self.buffer as ArrayBuffer]) };
   };
   try {
     const onToken = (token: number, index: number): void => {
-      sendAttention();
-      post({ type: 'token', id, token, index });
+      const { attention: steps, transfer } = attention();
+      post({ type: 'token', id, token, index, attention: steps }, transfer);
     };
     const { maxNewTokens } = options;
     const result = await translator!.translate(text, { maxNewTokens, onToken, attention: maps, signal: controller.signal });
-    sendAttention(); // the step that produced eos
-    post({ type: 'done', id, text: result });
+    const { attention: steps, transfer } = attention(); // the step that produced eos
+    post({ type: 'done', id, text: result, attention: steps }, transfer);
   } catch (e) {
     post({ type: 'error', id, error: wire(e) });
   } finally {

@@ -32,9 +32,8 @@ export type FromWorker =
   | { type: 'progress'; loaded: number; total: number }
   | { type: 'ready'; config: ModelConfig; parameters: number; build: Build; memoryBytes: number; tokenizer: CharTokenizerJSON }
   | { type: 'failed'; error: WireError }
-  | { type: 'token'; id: number; token: number; index: number }
-  | { type: 'attention'; id: number; steps: AttentionStep[] }
-  | { type: 'done'; id: number; text: string }
+  | { type: 'token'; id: number; token: number; index: number; attention?: AttentionStep[] }
+  | { type: 'done'; id: number; text: string; attention?: AttentionStep[] }
   | { type: 'error'; id: number; error: WireError };
 
 /** The worker as the page sees it, the same in a browser and in Node. */
@@ -208,12 +207,13 @@ export class WorkerTranslator {
   }
 
   private receive(m: FromWorker): void {
-    const call = 'id' in m ? this.calls.get(m.id) : undefined;
+    if (m.type !== 'token' && m.type !== 'done' && m.type !== 'error') return;
+    const call = this.calls.get(m.id);
     if (call === undefined) return; // a call cancelled here, still finishing there
+    if (m.type === 'error') return call.reject(fromWire(m.error));
+    m.attention?.forEach((step) => call.maps?.addStep(step));
     if (m.type === 'token') call.onToken(m.token, m.index);
-    else if (m.type === 'attention') m.steps.forEach((step) => call.maps?.addStep(step));
-    else if (m.type === 'done') call.resolve(m.text);
-    else if (m.type === 'error') call.reject(fromWire(m.error));
+    else call.resolve(m.text);
   }
 
   /** Ends the worker: every waiting call rejects (DISPOSED, or the worker's failure). */

@@ -116,11 +116,14 @@ function fillSelect(select, count) {
   for (let i = 0; i < count; i++) select.add(new Option(String(i))); // numbered as maps.cross(layer, head) counts
 }
 
-// Heat map: one column per decoding step (output token), one row per source token.
-const CELL = 26; // largest cell side, CSS pixels; cells shrink so long outputs fit the width
+// Heat map: one column per decoding step (output token), one row per source token. Columns
+// narrow as the output grows, so the map always fits the page's width, and its cells are
+// drawn as one image: a frame's work stays small however long the decoding.
+const CELL = 26; // largest cell side, CSS pixels
 const LEFT = 48; // room for the source labels
 const TOP = 22; // room for the output labels
 const RAMP = [[247, 251, 255], [198, 219, 239], [107, 174, 214], [33, 113, 181], [8, 48, 107]];
+const cells = document.createElement('canvas'); // one pixel per cell, scaled up onto the page
 
 function draw() {
   const { maps, sourceLabels, outputLabels } = view;
@@ -132,9 +135,10 @@ function draw() {
     return;
   }
   const room = output.clientWidth - LEFT; // the width of the page's column
-  const cell = Math.max(8, Math.min(CELL, Math.floor(room / steps)));
-  const width = LEFT + steps * cell;
-  const height = TOP + rows * cell;
+  const columnWidth = Math.max(1, Math.min(CELL, Math.floor(room / steps)));
+  const rowHeight = Math.max(columnWidth, 14);
+  const width = LEFT + steps * columnWidth;
+  const height = TOP + rows * rowHeight;
   const dpr = window.devicePixelRatio || 1;
   canvas.width = Math.round(width * dpr);
   canvas.height = Math.round(height * dpr);
@@ -143,24 +147,32 @@ function draw() {
   ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
 
   const weights = maps.cross(Number(layerSelect.value), Number(headSelect.value)); // [steps, srcLen]
+  cells.width = steps;
+  cells.height = rows;
+  const image = new ImageData(steps, rows);
   for (let t = 0; t < steps; t++) {
     for (let s = 0; s < rows; s++) {
-      ctx.fillStyle = color(weights[t * maps.srcLen + s]);
-      ctx.fillRect(LEFT + t * cell, TOP + s * cell, cell, cell);
+      const at = 4 * (s * steps + t);
+      image.data.set(color(weights[t * maps.srcLen + s]), at);
+      image.data[at + 3] = 255;
     }
   }
+  cells.getContext('2d').putImageData(image, 0, 0);
+  ctx.imageSmoothingEnabled = false;
+  ctx.drawImage(cells, LEFT, TOP, steps * columnWidth, rows * rowHeight);
 
-  const size = Math.min(14, cell - 2); // labels as large as the cells let them be
   ctx.fillStyle = '#1b1f24';
-  ctx.textAlign = 'center';
-  ctx.textBaseline = 'bottom';
-  for (let t = 0; t < steps; t++) {
-    // The step after the last token is the one that chose eos.
-    label(ctx, outputLabels[t] ?? '<eos>', size, LEFT + (t + 0.5) * cell, TOP - 4);
+  if (columnWidth >= 8) { // room for a label per output token
+    ctx.textAlign = 'center';
+    ctx.textBaseline = 'bottom';
+    for (let t = 0; t < steps; t++) {
+      // The step after the last token is the one that chose eos.
+      label(ctx, outputLabels[t] ?? '<eos>', Math.min(14, columnWidth - 2), LEFT + (t + 0.5) * columnWidth, TOP - 4);
+    }
   }
   ctx.textAlign = 'right';
   ctx.textBaseline = 'middle';
-  for (let s = 0; s < rows; s++) label(ctx, sourceLabels[s], size, LEFT - 6, TOP + (s + 0.5) * cell);
+  for (let s = 0; s < rows; s++) label(ctx, sourceLabels[s], Math.min(14, rowHeight - 2), LEFT - 6, TOP + (s + 0.5) * rowHeight);
 }
 
 /** Writes a token as an axis label: a space made visible, a special token ("<eos>") small and without brackets. */
@@ -170,11 +182,10 @@ function label(ctx, text, size, x, y) {
   ctx.fillText(text === ' ' ? '␣' : special ? text.slice(1, -1) : text, x, y);
 }
 
-/** A weight in [0, 1] as a colour, white to dark blue, linear between the ramp's stops. */
+/** A weight in [0, 1] as [r, g, b], white to dark blue, linear between the ramp's stops. */
 function color(w) {
   const x = Math.min(Math.max(w, 0), 1) * (RAMP.length - 1);
   const i = Math.min(Math.floor(x), RAMP.length - 2);
   const f = x - i;
-  const [r, g, b] = RAMP[i].map((c, k) => Math.round(c + f * (RAMP[i + 1][k] - c)));
-  return `rgb(${r}, ${g}, ${b})`;
+  return RAMP[i].map((c, k) => Math.round(c + f * (RAMP[i + 1][k] - c)));
 }
