@@ -1,6 +1,6 @@
 import { WasmformerError } from './errors.js';
 import { describe } from './io/describe.js';
-import { isModelBytes, readModelFile, type ModelBytes, type ModelSource } from './io/source.js';
+import { isModelBytes, jsonHead, readModelFile, type ModelBytes, type ModelSource } from './io/source.js';
 import { LOAD_OPTIONS, loadModel, type LoadOptions } from './model/load.js';
 import type { GenerateOptions, Model } from './model/model.js';
 import { checkOptions } from './options.js';
@@ -46,7 +46,7 @@ export async function loadTranslator(source: TranslatorSource, options: LoadOpti
   checkOptions(options, LOAD_OPTIONS);
   const { json, file } = isModelBytes(source)
     ? { json: (source as { tokenizer?: unknown }).tokenizer, file: 'tokenizer' }
-    : await readModelFile(source, TOKENIZER_FILE, 'BAD_CONFIG').then(({ bytes, file }) => ({ json: new TextDecoder().decode(bytes), file }));
+    : await readModelFile(source, TOKENIZER_FILE, 'BAD_CONFIG', { head: jsonHead }).then(({ bytes, file }) => ({ json: new TextDecoder().decode(bytes), file }));
   const tokenizer = CharTokenizer.fromJSON(json, file);
   const model = await loadModel(source, options);
   const c = model.config;
@@ -54,7 +54,7 @@ export async function loadTranslator(source: TranslatorSource, options: LoadOpti
     ['src_vocab', tokenizer.srcVocab.length, 'src_vocab_size', c.srcVocabSize],
     ['tgt_vocab', tokenizer.tgtVocab.length, 'tgt_vocab_size', c.tgtVocabSize],
     ['pad_id', tokenizer.padId, 'pad_id', c.padId],
-    ['bos_id', tokenizer.bosId, 'bos_id', c.bosId],
+    ['bos_id', tokenizer.bosId, 'bos_id', c.decoderStartId],
     ['eos_id', tokenizer.eosId, 'eos_id', c.eosId],
   ] as const).find(([, mine, , theirs]) => mine !== theirs);
   if (mismatch) {

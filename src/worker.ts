@@ -2,7 +2,7 @@
 // worker_threads in Node), so that decoding never blocks the page. The page and the worker talk
 // with messages: the page sends a text, the worker streams back tokens, a call can be cancelled.
 import { WasmformerError, type ErrorCode } from './errors.js';
-import type { ModelConfig } from './io/config.js';
+import type { ModelConfig } from './families/index.js';
 import { describe } from './io/describe.js';
 import { isModelBytes } from './io/source.js';
 import { AttentionMaps, type AttentionStep } from './model/attention-maps.js';

@@ -36,7 +36,7 @@ async function start() {
   modelInfo = `${(parameters / 1e6).toFixed(1)}M parameters, loaded in ${ms.toFixed(0)} ms, ${build === 'relaxed' ? 'relaxed SIMD' : 'SIMD128'} kernels, in a worker`;
   statusLine.textContent = modelInfo;
   fillSelect(layerSelect, config.numDecoderLayers);
-  fillSelect(headSelect, config.nhead);
+  fillSelect(headSelect, config.decoderHeads);
   layerSelect.addEventListener('change', draw);
   headSelect.addEventListener('change', draw);
   source.addEventListener('input', () => translate(source.value.trim()));

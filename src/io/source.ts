@@ -5,11 +5,14 @@ import { describe } from './describe.js';
 /** The two files of a model, by name inside its folder. */
 export const CONFIG_FILE = 'config.json';
 export const WEIGHTS_FILE = 'model.safetensors';
+/** generate()'s defaults beside a Hugging Face model's config.json. */
+export const GENERATION_FILE = 'generation_config.json';
 
-/** A model already in memory: config.json's object (or text) and model.safetensors' bytes. */
+/** A model already in memory: config.json's object (or text), model.safetensors' bytes, and generation_config.json's when there is one. */
 export interface ModelBytes {
   config: object | string;
   weights: ArrayBuffer | Uint8Array;
+  generationConfig?: object | string;
 }
 
 /**
@@ -52,8 +55,29 @@ export interface FileContents<T> {
 /** config.json's text, or the object or text given in memory. A file that cannot be read is BAD_CONFIG. */
 export async function readModelConfig(source: ModelSource): Promise<FileContents<unknown>> {
   if (isModelBytes(source)) return { data: source.config, file: 'config' };
-  const { bytes, file } = await readModelFile(source, CONFIG_FILE, 'BAD_CONFIG');
+  const { bytes, file } = await readModelFile(source, CONFIG_FILE, 'BAD_CONFIG', { head: jsonHead });
   return { data: new TextDecoder().decode(bytes), file };
+}
+
+/** Config files are small: one of more than this is something else, refused before it is read whole. */
+const MAX_JSON_BYTES = 16 << 20;
+
+/** The head check of a JSON config file: refuses it as soon as it is known to be too large. */
+export const jsonHead: HeadCheck = (head, size, file) => {
+  if ((size ?? head.length) > MAX_JSON_BYTES) {
+    const bytes = size === null ? `more than ${MAX_JSON_BYTES}` : String(size);
+    throw new WasmformerError('BAD_CONFIG', `${file}: ${bytes} bytes is too large for a JSON config file`);
+  }
+  return MAX_JSON_BYTES + 1;
+};
+
+/** generation_config.json's text (or the object given in memory), or null when the folder has none. */
+export async function readGenerationConfig(source: ModelSource): Promise<FileContents<unknown> | null> {
+  if (isModelBytes(source)) return source.generationConfig === undefined ? null : { data: source.generationConfig, file: 'generationConfig' };
+  if (typeof source === 'object' && !(source instanceof URL) && !Object.hasOwn(source.files, GENERATION_FILE)) return null;
+  const location = await locate(source, GENERATION_FILE);
+  const bytes = await readOptionalFile(location, 'BAD_CONFIG', { head: jsonHead });
+  return bytes === null ? null : { data: new TextDecoder().decode(bytes), file: String(location) };
 }
 
 /**
@@ -124,13 +148,22 @@ function checkSource(source: unknown): asserts source is ModelSource {
  * chunk. A file that cannot be read is an error with `code` naming it.
  */
 export async function readFile(location: string | URL, code: ErrorCode, options: ReadFileOptions = {}): Promise<Uint8Array> {
+  return (await read(location, code, options, false))!;
+}
+
+/** readFile, or null when there is no such file (ENOENT, HTTP 404): for the files a folder may lack. */
+export function readOptionalFile(location: string | URL, code: ErrorCode, options: ReadFileOptions = {}): Promise<Uint8Array | null> {
+  return read(location, code, options, true);
+}
+
+async function read(location: string | URL, code: ErrorCode, options: ReadFileOptions, optional: boolean): Promise<Uint8Array | null> {
   const url = typeof location === 'string' ? toUrl(location) : location;
   const fail = (reason: string): never => {
     throw new WasmformerError(code, `${String(location)}: ${reason}`);
   };
   const collect = (size: number | null) => new Collector(size, String(location), options, fail);
-  if (url === null || (url.protocol === 'file:' && isNode())) return readLocal(url ?? location, collect, fail);
-  return download(url, collect, fail);
+  if (url === null || (url.protocol === 'file:' && isNode())) return readLocal(url ?? location, collect, fail, optional);
+  return download(url, collect, fail, optional);
 }
 
 /** Bytes gathered chunk by chunk into one buffer, with the head check and progress calls. */
@@ -189,13 +222,14 @@ const CHUNK = 1 << 22;
 
 type Collect = (size: number | null) => Collector;
 
-async function readLocal(file: string | URL, collect: Collect, fail: (reason: string) => never): Promise<Uint8Array> {
+async function readLocal(file: string | URL, collect: Collect, fail: (reason: string) => never, optional: boolean): Promise<Uint8Array | null> {
   const fs = await nodeModule<typeof import('node:fs/promises')>('node:fs/promises');
   const failed = (e: unknown): never => {
     const code = (e as NodeJS.ErrnoException).code;
     return fail(code === 'ENOENT' ? 'file not found' : code === 'EISDIR' ? 'is a folder, not a file' : `cannot read (${errorText(e)})`);
   };
-  const handle = await fs.open(file, 'r').catch(failed);
+  const handle = await fs.open(file, 'r').catch((e: unknown) => ((e as NodeJS.ErrnoException).code === 'ENOENT' && optional ? null : failed(e)));
+  if (handle === null) return null;
   try {
     const size = (await handle.stat().catch(failed)).size;
     const collector = collect(size);
@@ -219,12 +253,16 @@ function childUrl(dir: URL, name: string): URL {
 }
 
 /** Fetches a URL chunk by chunk; failures name the URL, and leaving early releases the connection. */
-async function download(url: URL, collect: Collect, fail: (reason: string) => never): Promise<Uint8Array> {
+async function download(url: URL, collect: Collect, fail: (reason: string) => never, optional: boolean): Promise<Uint8Array | null> {
   let response: Response;
   try {
     response = await fetch(url);
   } catch (e) {
     return fail(`fetch failed (${errorText(e)})`);
+  }
+  if (response.status === 404 && optional) {
+    void response.body?.cancel().catch(() => undefined);
+    return null;
   }
   if (!response.ok) fail(`HTTP ${response.status} ${response.statusText}`);
   // Content-Length counts the encoded bytes: with gzip it is not the size that streams out.

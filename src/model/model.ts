@@ -1,6 +1,6 @@
 import { WasmformerError } from '../errors.js';
 import { describe } from '../io/describe.js';
-import type { ModelConfig } from '../io/config.js';
+import type { ModelConfig } from '../families/index.js';
 import { checkOptions, isAbortSignal, isFunction, isNumber, type OptionSpec } from '../options.js';
 import { SLICE_MS, yieldToHost } from '../platform.js';
 import type { Build, Runtime } from '../runtime/index.js';
@@ -200,7 +200,7 @@ export class Model {
       return null;
     }
     d.maps?.startStep();
-    this.step(pos === 0 ? this.config.bosId : d.tokens[pos - 1], pos, d.maps);
+    this.step(pos === 0 ? this.config.decoderStartId : d.tokens[pos - 1], pos, d.maps);
     const { kernels } = this.runtime();
     const id = kernels.argmax(this.transformer().state.logits, 0, this.config.tgtVocabSize);
     if (id === this.config.eosId) {
@@ -218,7 +218,7 @@ export class Model {
     // Positions 0 .. n-1 were fed [bos, tokens[0], ..., tokens[n-2]]: one pass over them all
     // computes the same rows as the steps did, one at a time.
     const n = d.tokens.length;
-    if (n > 0) this.decodeRows([this.config.bosId, ...d.tokens.slice(0, n - 1)], 1);
+    if (n > 0) this.decodeRows([this.config.decoderStartId, ...d.tokens.slice(0, n - 1)], 1);
   }
 
   /** The encoder over checked source ids; the caches then hold no target position. */

@@ -2,9 +2,8 @@
 // configs. Each must either load (and then be consistent) or fail with a WasmformerError.
 import { describe, expect, it } from 'vitest';
 import { WasmformerError } from '../../dist/errors.js';
-import { parseConfig, type ModelConfig } from '../../dist/io/config.js';
+import { checkWeights, parseConfig, type ModelConfig } from '../../dist/io/index.js';
 import { parseSafetensors, readF32 } from '../../dist/io/safetensors.js';
-import { checkWeights, expectedTensors, TENSOR } from '../../dist/io/weights.js';
 import { rng } from '../helpers.js';
 import { tinyConfig, tinyTensors } from './tiny-model.js';
 import { assemble, concat, split, writeSafetensors, type Header } from './write-safetensors.js';
@@ -29,18 +28,15 @@ function random(seed: number): Rand {
 function load(bytes: Uint8Array, config: ModelConfig = CONFIG): string {
   try {
     const entries = parseSafetensors(bytes, 'model.safetensors');
-    const optional = checkWeights(config, entries, 'model.safetensors');
+    const resolved = checkWeights(config, entries, 'model.safetensors');
     // A file that passes is consistent: every entry inside the file, the right number of floats.
     for (const e of entries.values()) {
       if (e.begin < 0 || e.end > bytes.length || e.begin > e.end) throw new Error(`entry ${e.name} outside the file`);
     }
-    const names = expectedTensors(config).map((t) => t.name);
-    if (optional.posEmbedding) names.push(TENSOR.posEmbedding);
-    for (const name of names) {
-      const entry = entries.get(name);
-      if (entry === undefined) continue;
+    for (const { entry } of resolved.values()) {
+      if (entry === null) continue;
       const values = readF32(bytes, entry);
-      if (values.length !== entry.shape.reduce((a, b) => a * b, 1)) throw new Error(`${name}: wrong length`);
+      if (values.length !== entry.shape.reduce((a, b) => a * b, 1)) throw new Error(`${entry.name}: wrong length`);
     }
     return 'ok';
   } catch (e) {

@@ -90,10 +90,13 @@ describe('readModelFiles from a folder', () => {
   it('reads and checks a whole model (readModel)', async () => {
     const model = await readModel(dir);
     expect(model.config.dModel).toBe(6);
-    expect(model.optional).toEqual({ posEmbedding: false, generatorWeight: false, generatorBias: true });
+    const present = (slot: 'src.positions' | 'generator.weight' | 'generator.bias') => model.resolved.get(slot)!.entry !== null;
+    expect([present('src.positions'), present('generator.weight'), present('generator.bias')]).toEqual([false, false, true]);
     expect(model.read('generator.bias')).toEqual(Float32Array.from(tinyTensors(tinyConfig(), { generatorBias: true })['generator.bias'].data as number[]));
-    const message = await rejectionOf(Promise.resolve().then(() => model.read('generator.weight')), 'BAD_TENSOR');
-    expect(message).toBe(`${join(dir, 'model.safetensors')}: missing tensor "generator.weight"`);
+    expect(model.read('generator.weight')).toEqual(model.read('tgt.embedding')); // absent: tied to the target embedding
+    expect(model.read('src.positions')).toBeNull(); // absent: the sinusoid is computed
+    const message = await rejectionOf(Promise.resolve().then(() => model.read('decoder.7.fc1.weight')), 'BAD_TENSOR');
+    expect(message).toBe(`${join(dir, 'model.safetensors')}: the model has no decoder.7.fc1.weight`);
   });
 });
 

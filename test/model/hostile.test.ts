@@ -176,7 +176,7 @@ describe('a failed call changes nothing', () => {
     const maps = new AttentionMaps();
     expect(errorOf(() => maps.cross(0, 0), 'BAD_ARGUMENT')).toMatch(/nothing recorded yet/);
     await model.generate(SOURCES[0], { attention: maps, maxNewTokens: 3 });
-    const { numDecoderLayers, nhead } = model.config;
+    const { numDecoderLayers, decoderHeads: nhead } = model.config;
     for (const [layer, head, message] of [
       [0, -1, `cross: head must be an integer in [0, ${nhead}), got -1`],
       [0, nhead, `cross: head must be an integer in [0, ${nhead}), got ${nhead}`],
