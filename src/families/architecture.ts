@@ -60,7 +60,9 @@ export type Slot =
   | `${'encoder' | 'decoder'}.norm.${'weight' | 'bias'}`
   | `encoder.${number}.self.${Projection}.${'weight' | 'bias'}`
   | `decoder.${number}.${'self' | 'cross'}.${Projection}.${'weight' | 'bias'}`
-  | `${'encoder' | 'decoder'}.${number}.${'fc1' | 'fc2' | 'norm1' | 'norm2' | 'norm3'}.${'weight' | 'bias'}`;
+  | `${'encoder' | 'decoder'}.${number}.${'fc1' | 'fc2' | 'norm1' | 'norm2' | 'norm3'}.${'weight' | 'bias'}`
+  /** A parameter the family's library has but the model never reads: checked and counted only. */
+  | `unused.${string}`;
 
 /** The four projections of an attention: queries, keys, values, output. */
 export type Projection = 'q' | 'k' | 'v' | 'o';

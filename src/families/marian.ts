@@ -79,18 +79,36 @@ function generationDefaults(f: Fields, generation: Fields | null): GenerationDef
   };
 }
 
-/** Tied embeddings: one matrix, under model.shared or any of the names it is tied to. */
+/**
+ * The embedding matrices as transformers 5 ties them: with tie_word_embeddings, one matrix
+ * (model.shared, or any name it is tied to) for source, target and generator, or with separate
+ * vocabularies the decoder's for target and generator; without it, nothing is tied: each side
+ * and lm_head have their own, and model.shared is a parameter nothing reads.
+ */
 function embeddings(c: MarianConfig): [Slot, TensorSource][] {
   const d = c.dModel;
-  const share = c.shareEncoderDecoderEmbeddings;
-  const src: TensorSource = share
-    ? { names: ['model.shared.weight', 'model.encoder.embed_tokens.weight', 'model.decoder.embed_tokens.weight'], shape: [c.srcVocabSize, d] }
-    : { names: ['model.encoder.embed_tokens.weight'], shape: [c.srcVocabSize, d] };
-  const tgt: TensorSource = share
-    ? { ...src, sameAs: 'src.embedding' }
-    : { names: ['model.decoder.embed_tokens.weight'], shape: [c.tgtVocabSize, d] };
-  const generator: TensorSource = c.tieWordEmbeddings ? { ...tgt, sameAs: 'tgt.embedding' } : { names: ['lm_head.weight'], shape: [c.tgtVocabSize, d] };
-  return [['src.embedding', src], ['tgt.embedding', tgt], ['generator.weight', generator]];
+  const src = (names: string[]): TensorSource => ({ names, shape: [c.srcVocabSize, d] });
+  const tgt = (names: string[]): TensorSource => ({ names, shape: [c.tgtVocabSize, d] });
+  if (!c.tieWordEmbeddings) {
+    const own: [Slot, TensorSource][] = [
+      ['src.embedding', src(['model.encoder.embed_tokens.weight'])],
+      ['tgt.embedding', tgt(['model.decoder.embed_tokens.weight'])],
+      ['generator.weight', tgt(['lm_head.weight'])],
+    ];
+    return c.shareEncoderDecoderEmbeddings ? [['unused.shared', { ...src(['model.shared.weight']), absent: 'zero' }], ...own] : own;
+  }
+  if (!c.shareEncoderDecoderEmbeddings) {
+    return [
+      ['src.embedding', src(['model.encoder.embed_tokens.weight'])],
+      ['tgt.embedding', tgt(['model.decoder.embed_tokens.weight'])],
+      ['generator.weight', { ...tgt([]), sameAs: 'tgt.embedding' }],
+    ];
+  }
+  return [
+    ['src.embedding', src(['model.shared.weight', 'model.encoder.embed_tokens.weight', 'model.decoder.embed_tokens.weight'])],
+    ['tgt.embedding', { ...src([]), sameAs: 'src.embedding' }],
+    ['generator.weight', { ...src([]), sameAs: 'src.embedding' }],
+  ];
 }
 
 /** Every slot, in the order of the state dict. */
