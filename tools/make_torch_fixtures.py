@@ -35,7 +35,8 @@ Into test/io/fixtures/torch/ (--out changes it):
   hostile/*.pt        pickles that would run code if torch.load(weights_only=False) read them,
                       in torch's archive layout: see HOSTILE
 
-Files are deterministic: a rerun with the same torch writes the same bytes.
+Files are deterministic: a rerun with the same torch writes the same bytes, but for legacy-V.pt,
+whose storage keys are memory addresses.
 """
 
 import argparse
@@ -247,7 +248,8 @@ def main():
     save(model_state_dict(), out / f'model-{v}.pt')
     sd = kinds()
     kinds_bytes = save(sd, out / f'kinds-{v}.pt')
-    (out / f'kinds-{v}.json').write_text(json.dumps(describe(sd), indent=1) + '\n')
+    rows = [f' {json.dumps(k)}: {json.dumps(e)}' for k, e in describe(sd).items()]  # one tensor a line
+    (out / f'kinds-{v}.json').write_text('{\n' + ',\n'.join(rows) + '\n}\n')
     save({'weight': torch.ones(2, 2)}, out / f'legacy-{v}.pt', _use_new_zipfile_serialization=False)
     save({'ok': torch.ones(3), 'transposed': torch.arange(6.0).reshape(2, 3).t()}, out / f'noncontiguous-{v}.pt')
     save(general_checkpoint(), out / f'checkpoint-{v}.pt')
