@@ -12,7 +12,11 @@ export class List {
 
 /** A Python dict (or OrderedDict): insertion order kept, a later SETITEM of a key replaces it. */
 export class Dict {
-  readonly items = new Map<unknown, unknown>();
+  private map: Map<unknown, unknown> | null = null;
+  /** Made when first asked for: a hostile pickle's million empty dicts cost no Maps. */
+  get items(): Map<unknown, unknown> {
+    return (this.map ??= new Map());
+  }
 }
 
 /** A Python float, kept apart from ints so that 2.0 is never taken for a size. */
@@ -57,10 +61,13 @@ const OP = {
 const OP_NAMES = new Map<number, string>(Object.entries(OP).map(([name, code]) => [code, name]));
 
 /**
- * Values a pickle may make (pushes and memo entries): a state dict makes about 25 per tensor, so
- * this is some 80k tensors. It bounds the memory a hostile pickle can make the reader hold.
+ * Values a pickle may make (pushes and memo entries): a state dict makes under 30 per tensor, so
+ * this is over 30k tensors. It bounds the memory a hostile pickle can make the reader hold (some
+ * 100 MB at most).
  */
-const MAX_VALUES = 2_000_000;
+const MAX_VALUES = 1_000_000;
+/** () is one object, as in Python: every tensor's pickle makes one. */
+const EMPTY_TUPLE = new Tuple([]);
 /** Nested MARKs: a state dict nests 3, a checkpoint a few more. */
 const MAX_MARK_DEPTH = 256;
 /** A GLOBAL's module or name line: Python's dotted names are far shorter. */
@@ -146,7 +153,7 @@ class Unpickler {
       case OP.BINFLOAT: this.push(new Float(this.view.getFloat64(this.take(8), false))); break;
       case OP.BINUNICODE: this.push(this.text(this.view.getUint32(this.take(4), true))); break;
       case OP.SHORT_BINUNICODE: this.push(this.text(this.u8())); break;
-      case OP.EMPTY_TUPLE: this.push(new Tuple([])); break;
+      case OP.EMPTY_TUPLE: this.push(EMPTY_TUPLE); break;
       case OP.TUPLE: this.push(new Tuple(this.popMark())); break;
       case OP.TUPLE1: this.push(new Tuple(this.popN(1))); break;
       case OP.TUPLE2: this.push(new Tuple(this.popN(2))); break;
@@ -219,9 +226,9 @@ class Unpickler {
 
   /** A GLOBAL's line, up to its newline. */
   private line(): string {
-    const end = this.bytes.indexOf(0x0a, this.at);
-    if (end < 0 || end - this.at > MAX_LINE) this.fail(`a module or name line that does not end within ${MAX_LINE} bytes`);
-    return this.text(end - this.at + 1).slice(0, -1);
+    const length = this.bytes.subarray(this.at, this.at + MAX_LINE + 1).indexOf(0x0a);
+    if (length < 0) this.fail(`a module or name line that does not end within ${MAX_LINE} bytes`);
+    return this.text(length + 1).slice(0, -1);
   }
 
   private push(value: unknown): void {
