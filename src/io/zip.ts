@@ -87,13 +87,19 @@ function findDirectory(view: DataView, fail: Fail): Directory {
   return directory;
 }
 
-/** Where the end-of-central-directory record is: the last one in the file's last 64 KiB. */
+/**
+ * Where the end-of-central-directory record is, in the file's last 64 KiB: the one whose comment
+ * ends the file (a comment may hold the signature too), else the last one (bytes were appended).
+ */
 function endRecord(view: DataView, fail: Fail): number {
   const last = view.byteLength - END_BYTES;
+  let found = -1;
   for (let at = last; at >= 0 && at >= last - MAX_COMMENT; at--) {
-    if (view.getUint32(at, true) === END_OF_DIRECTORY) return at;
+    if (view.getUint32(at, true) !== END_OF_DIRECTORY) continue;
+    if (at + END_BYTES + view.getUint16(at + 20, true) === view.byteLength) return at;
+    if (found < 0) found = at;
   }
-  return fail('not a zip archive (no end-of-central-directory record in its last 64 KiB): truncated, or another format?');
+  return found >= 0 ? found : fail('not a zip archive (no end-of-central-directory record in its last 64 KiB): truncated, or another format?');
 }
 
 function zip64Directory(view: DataView, locator: number, fail: Fail): Directory {
