@@ -8,20 +8,12 @@ import { WasmformerError } from '../../dist/errors.js';
 import { DTYPE_SIZES, readF32 } from '../../dist/io/safetensors.js';
 import { parseTorchZip } from '../../dist/io/torch.js';
 import { readZip } from '../../dist/io/zip.js';
-import { rng } from '../helpers.js';
+import { random, type Rand } from '../helpers.js';
 import { concat } from './write-safetensors.js';
 import { writeZip, type ZipFile } from './write-torch.js';
 
 const BASES = ['kinds-1.13.pt', 'kinds-2.13.pt', 'protocol4-2.13.pt', 'checkpoint-2.13.pt', 'model-1.13.pt']
   .map((name) => new Uint8Array(readFileSync(new URL(`./fixtures/torch/${name}`, import.meta.url))));
-
-type Rand = { int: (n: number) => number; pick: <T>(xs: readonly T[]) => T; chance: (p: number) => boolean };
-
-function random(seed: number): Rand {
-  const u = rng(seed);
-  const int = (n: number): number => Math.floor(u(0, n));
-  return { int, pick: (xs) => xs[int(xs.length)], chance: (p) => u(0, 1) < p };
-}
 
 /** Parses and reads what a loader would; returns what happened. */
 function load(bytes: Uint8Array): string {
