@@ -65,7 +65,7 @@ const V3_DTYPES: Record<string, Dtype> = {
 };
 
 /** What torch.load(weights_only=True) allows that no safetensors entry can stand for: UNSUPPORTED, saying what. */
-const UNREAD: Record<string, string> = {
+const UNREAD = new Map<string, string>(Object.entries({
   'torch._utils._rebuild_qtensor': 'quantized tensors',
   'torch._utils._rebuild_sparse_tensor': 'sparse tensors',
   'torch._utils._rebuild_sparse_csr_tensor': 'sparse tensors',
@@ -79,7 +79,7 @@ const UNREAD: Record<string, string> = {
   'torch.QInt8Storage': 'quantized tensors', 'torch.QInt32Storage': 'quantized tensors',
   'torch.QUInt8Storage': 'quantized tensors', 'torch.QUInt4x2Storage': 'quantized tensors',
   'torch.QUInt2x4Storage': 'quantized tensors',
-};
+}));
 
 /** A rebuild function: its arity range, and where its tensor, dtype and metadata arguments are. */
 function rebuild(name: string, arities: readonly number[], dtypeAt: number | null): Callable {
@@ -191,7 +191,7 @@ function resolveGlobal(qualified: string, file: string): unknown {
   const value = GLOBALS.get(qualified);
   if (value !== undefined) return value;
   const shown = /^[\w.]{1,200}$/.test(qualified) ? qualified : JSON.stringify(qualified.slice(0, 200));
-  const what = UNREAD[qualified];
+  const what = UNREAD.get(qualified);
   if (what !== undefined) {
     throw new WasmformerError('UNSUPPORTED', `${file}: data.pkl uses ${shown}: it holds ${what}, which are not read`);
   }

@@ -63,7 +63,7 @@ export function readZip(bytes: Uint8Array, file: string): Map<string, ZipEntry> 
   const end = directory.offset + directory.size;
   for (let i = 0; i < directory.count; i++) {
     const [entry, next] = centralEntry(bytes, view, at, end, directory.offset, file, fail);
-    if (entries.has(entry.name)) fail(`entry ${JSON.stringify(entry.name)} appears twice in the zip's directory`);
+    if (entries.has(entry.name)) fail(`zip entry ${JSON.stringify(entry.name)} appears twice in the directory`);
     entries.set(entry.name, entry);
     at = next;
   }
