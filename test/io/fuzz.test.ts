@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { WasmformerError } from '../../dist/errors.js';
 import { checkWeights, parseConfig, type ModelConfig } from '../../dist/io/index.js';
 import { parseSafetensors, readF32 } from '../../dist/io/safetensors.js';
-import { rng } from '../helpers.js';
+import { random, type Rand } from '../helpers.js';
 import { tinyConfig, tinyTensors } from './tiny-model.js';
 import { assemble, concat, split, writeSafetensors, type Header } from './write-safetensors.js';
 
@@ -15,14 +15,6 @@ const VALID = writeSafetensors({
   'generator.weight': { shape: [9, 6], dtype: 'F16' },
   'other.count': { shape: [], dtype: 'I64' },
 }, { format: 'pt' });
-
-type Rand = { int: (n: number) => number; pick: <T>(xs: readonly T[]) => T; chance: (p: number) => boolean };
-
-function random(seed: number): Rand {
-  const u = rng(seed);
-  const int = (n: number): number => Math.floor(u(0, n));
-  return { int, pick: (xs) => xs[int(xs.length)], chance: (p) => u(0, 1) < p };
-}
 
 /** Parses, checks and reads everything the model would read; returns what happened. */
 function load(bytes: Uint8Array, config: ModelConfig = CONFIG): string {
