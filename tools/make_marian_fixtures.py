@@ -6,7 +6,8 @@ generation_config.json, model.safetensors) in every variant the loader must read
 and relu; scaled embeddings or not; positions stored or computed; the embedding matrix stored
 once (model.shared), under every name it is tied to, or as separate source and target
 vocabularies; an untied lm_head; float32, float16 and bfloat16 weights; encoder and decoder of
-different widths and head counts; eos not 0; multi-token bad_words_ids; generation fields in
+different widths and head counts; eos not 0; multi-token bad_words_ids; pytorch_model.bin (torch.save, tied tensors in one
+storage); generation fields in
 config.json only (no generation_config.json, as older opus-mt folders). Then it loads each
 folder back with MarianMTModel.from_pretrained (so the reference reads the very files the tests
 read) and writes test/fixtures/marian/<case>/expected.json:
@@ -84,6 +85,10 @@ CASES = [
                      decoder_ffn_dim=28, encoder_layers=1, decoder_layers=3, eos_token_id=3, forced_eos_token_id=3),
          generation=dict(bad_words_ids=[[60], [7, 8], [11, 12, 13]]), positions='stored', store='every',
          dtype=torch.float32, generation_in='file', seed=5),
+    dict(name='pytorch_model_bin', about='pytorch_model.bin, as the hub\'s opus-mt-en-de has only that: '
+         'torch.save of the state dict, the tied matrix one storage under all four names, stored positions.',
+         config={}, generation={}, positions='stored', store='every', dtype=torch.float32, generation_in='file',
+         seed=7, format='bin'),
     dict(name='generation_in_config', about='No generation_config.json: max_length, bad_words_ids, '
          'forced_eos_token_id and num_beams in config.json, as older opus-mt folders have them.',
          config={}, generation=dict(max_length=12), positions='computed', store='shared', dtype=torch.float32,
@@ -153,7 +158,10 @@ def write_folder(folder, case, eos_boost):
     else:
         GenerationConfig(**fields).save_pretrained(folder)
     (folder / 'config.json').write_text(json.dumps(config_json, indent=2, sort_keys=True) + '\n')
-    save_file(state_dict(model, case), folder / 'model.safetensors', metadata={'format': 'pt'})
+    if case.get('format') == 'bin':
+        torch.save(model.state_dict(), folder / 'pytorch_model.bin')  # tied tensors share one storage
+    else:
+        save_file(state_dict(model, case), folder / 'model.safetensors', metadata={'format': 'pt'})
 
 
 def f32(v):
@@ -194,7 +202,7 @@ def pick_runs(model, rng, specs):
             ids, stopped, margin = greedy(model, src, max_new)
             limit = max_new if max_new is not None else model.generation_config.max_length - 1
             natural = stopped and len(ids) + 1 < limit  # eos chosen, not forced at the limit
-            if margin >= MIN_MARGIN and (natural if want == 'eos' else not natural):
+            if margin >= MIN_MARGIN and ((natural and len(ids) >= 2) if want == 'eos' else not natural):
                 runs.append(dict(src=src, max_new_tokens=max_new, ids=ids, stopped_by_eos=stopped, min_margin=margin))
                 break
         else:

@@ -3,15 +3,20 @@ import { familyOf, parseConfig, size, type ModelConfig, type Slot } from '../fam
 import { jsonObject } from './config.js';
 import { parseSafetensors, readF32, safetensorsHeaderBytes, type TensorEntry } from './safetensors.js';
 import { readGenerationConfig, readModelConfig, readModelWeights, type ModelSource, type ReadOptions } from './source.js';
+import { isTorchFile, parseTorchZip, torchHeadBytes } from './torch.js';
 import { checkWeights, type Resolved } from './weights.js';
+
+/** Bytes that tell torch.save's files (a zip, or the legacy pickle's magic) from safetensors. */
+const TORCH_SIGNATURE = 14;
 
 export { parseConfig, type ModelConfig } from '../families/index.js';
 export { parseSafetensors, readF32, safetensorsHeaderBytes, type Dtype, type TensorEntry } from './safetensors.js';
 export {
-  CONFIG_FILE, GENERATION_FILE, WEIGHTS_FILE, isModelBytes, readFile, readGenerationConfig, readModelConfig, readModelFile,
+  CONFIG_FILE, GENERATION_FILE, WEIGHTS_FILE, WEIGHTS_FILES, isModelBytes, readFile, readGenerationConfig, readModelConfig, readModelFile,
   readModelWeights, readOptionalFile,
   type FileContents, type HeadCheck, type ModelBytes, type ModelFileUrls, type ModelSource, type ReadFileOptions, type ReadOptions,
 } from './source.js';
+export { isTorchFile, isTorchZip, parseTorchZip } from './torch.js';
 export { checkWeights, expectedTensors, parameterCount, type ExpectedTensor, type Resolved, type ResolvedSlot } from './weights.js';
 
 /** A model whose files were read and checked completely: what remains cannot fail. */
@@ -40,13 +45,16 @@ export async function readModel(source: ModelSource, options: ReadOptions = {}):
   const generation = family.generationConfig ? await readGenerationConfig(source) : null;
   const config = parseConfig(json, configFile, generation === null ? undefined : { json: generation.data, file: generation.file });
   const head = (bytes: Uint8Array, size: number | null, file: string): number => {
+    if (bytes.length < TORCH_SIGNATURE && bytes.length !== size) return TORCH_SIGNATURE;
+    if (isTorchFile(bytes)) return torchHeadBytes(bytes, size, file); // its zip directory is at its end
     const needed = safetensorsHeaderBytes(bytes, size, file);
     if (needed > bytes.length) return needed;
     checkWeights(config, parseSafetensors(bytes, file, size), file);
     return 0;
   };
   const { data: weights, file } = await readModelWeights(source, { onProgress: options.onProgress, head });
-  const tensors = parseSafetensors(weights, file);
+  // By what the file is, not by its name: a torch.save file is one whatever it is called.
+  const tensors = isTorchFile(weights) ? parseTorchZip(weights, file) : parseSafetensors(weights, file);
   const resolved = checkWeights(config, tensors, file);
   const read = (slot: Slot): Float32Array | null => {
     const r = resolved.get(slot);

@@ -5,6 +5,8 @@ import { describe } from './describe.js';
 /** The two files of a model, by name inside its folder. */
 export const CONFIG_FILE = 'config.json';
 export const WEIGHTS_FILE = 'model.safetensors';
+/** The weights files a folder may hold, the first found read: safetensors, then PyTorch's own (torch.save). */
+export const WEIGHTS_FILES = [WEIGHTS_FILE, 'pytorch_model.bin', 'model.bin', 'model.pt', 'model.pth'];
 /** generate()'s defaults beside a Hugging Face model's config.json. */
 export const GENERATION_FILE = 'generation_config.json';
 
@@ -85,10 +87,7 @@ export async function readGenerationConfig(source: ModelSource): Promise<FileCon
  * cannot be read is BAD_FILE naming its path or URL.
  */
 export async function readModelWeights(source: ModelSource, options: ReadFileOptions = {}): Promise<FileContents<Uint8Array>> {
-  if (!isModelBytes(source)) {
-    const { bytes, file } = await readModelFile(source, WEIGHTS_FILE, 'BAD_FILE', options);
-    return { data: bytes, file };
-  }
+  if (!isModelBytes(source)) return readWeightsFile(source, options);
   const w = source.weights;
   if (!(w instanceof Uint8Array || w instanceof ArrayBuffer)) {
     throw new WasmformerError('BAD_ARGUMENT', `source.weights must be an ArrayBuffer or a Uint8Array, got ${describe(w)}`);
@@ -97,6 +96,27 @@ export async function readModelWeights(source: ModelSource, options: ReadFileOpt
   options.head?.(weights, weights.length, 'weights');
   options.onProgress?.(weights.length, weights.length);
   return { data: weights, file: 'weights' };
+}
+
+/**
+ * The first of WEIGHTS_FILES the folder (or file map) has: safetensors, else PyTorch's own
+ * files. A folder with none of them is BAD_FILE naming the first and listing the others.
+ */
+async function readWeightsFile(source: string | URL | ModelFileUrls, options: ReadFileOptions): Promise<FileContents<Uint8Array>> {
+  const others = `(nor ${WEIGHTS_FILES.slice(1).join(', ')})`;
+  if (typeof source === 'object' && !(source instanceof URL)) {
+    const name = WEIGHTS_FILES.find((n) => Object.hasOwn(source.files, n));
+    if (name === undefined) throw new WasmformerError('BAD_ARGUMENT', `source.files has no ${WEIGHTS_FILE} ${others}`);
+    const { bytes, file } = await readModelFile(source, name, 'BAD_FILE', options);
+    return { data: bytes, file };
+  }
+  for (const name of WEIGHTS_FILES) {
+    const location = await locate(source, name);
+    const bytes = await readOptionalFile(location, 'BAD_FILE', options);
+    if (bytes !== null) return { data: bytes, file: String(location) };
+  }
+  const first = await locate(source, WEIGHTS_FILE);
+  throw new WasmformerError('BAD_FILE', `${String(first)}: file not found ${others}`);
 }
 
 /** Whether a source holds its files in memory ({ config, weights, ... }) rather than naming them. */

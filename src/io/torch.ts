@@ -121,6 +121,12 @@ const GLOBALS = new Map<string, unknown>([
   ...Object.entries(V3_DTYPES).map(([name, dtype]): [string, unknown] => [name, new TorchDtype(name, dtype)]),
 ]);
 
+/** Whether bytes are torch.save's, in either format (a zip, or the legacy pickle): what parseTorchZip reads or explains. */
+export function isTorchFile(bytes: Uint8Array): boolean {
+  const zip = bytes[0] === 0x50 && bytes[1] === 0x4b && bytes[2] === 0x03 && bytes[3] === 0x04;
+  return zip || LEGACY_MAGIC.every((b, i) => bytes[i] === b);
+}
+
 /**
  * Whether bytes begin as a torch.save (>= 1.6) archive does: a zip whose first entry is
  * `<archive>/data.pkl`. The legacy format (a bare pickle) is not one; parseTorchZip says what it is.
@@ -142,13 +148,7 @@ export function parseTorchZip(bytes: Uint8Array, file: string): Map<string, Tens
   const fail = (message: string): never => {
     throw new WasmformerError('BAD_FILE', `${file}: ${message}`);
   };
-  if (LEGACY_MAGIC.every((b, i) => bytes[i] === b)) {
-    throw new WasmformerError('UNSUPPORTED',
-      `${file}: this is PyTorch's legacy torch.save format (torch < 1.6, or _use_new_zipfile_serialization=False: ` +
-      'pickles that begin with the magic number 0x1950a86a20f9469cfc6c, then raw storages), which is not read. ' +
-      'Save it again with torch >= 1.6, whose default is the zip format (_use_new_zipfile_serialization=True): ' +
-      'torch.save(torch.load(path, weights_only=True), new_path); or save it as safetensors');
-  }
+  refuseLegacy(bytes, file);
   const records = readZip(bytes, file);
   const pickles = [...records.keys()].filter((name) => DATA_PKL.test(name));
   if (pickles.length !== 1) {
@@ -163,6 +163,32 @@ export function parseTorchZip(bytes: Uint8Array, file: string): Map<string, Tens
     persistentLoad: storageLoader(records, archive, fail),
   });
   return stateDict(root, file, fail);
+}
+
+function refuseLegacy(bytes: Uint8Array, file: string): void {
+  if (LEGACY_MAGIC.every((b, i) => bytes[i] === b)) {
+    throw new WasmformerError('UNSUPPORTED',
+      `${file}: this is PyTorch's legacy torch.save format (torch < 1.6, or _use_new_zipfile_serialization=False: ` +
+      'pickles that begin with the magic number 0x1950a86a20f9469cfc6c, then raw storages), which is not read. ' +
+      'Save it again with torch >= 1.6, whose default is the zip format (_use_new_zipfile_serialization=True): ' +
+      'torch.save(torch.load(path, weights_only=True), new_path); or save it as safetensors');
+  }
+}
+
+/**
+ * A look at a torch.save file's first bytes while it downloads (its zip directory comes last):
+ * the legacy format, or a zip whose first entry is not `<archive>/data.pkl`, fails at once.
+ * Returns the bytes it needs to decide, or 0 once the rest can only be checked whole.
+ */
+export function torchHeadBytes(head: Uint8Array, size: number | null, file: string): number {
+  refuseLegacy(head, file);
+  const view = new DataView(head.buffer, head.byteOffset, head.byteLength);
+  const needed = head.length < 30 ? 30 : 30 + view.getUint16(26, true);
+  if (needed > head.length && head.length !== size) return needed;
+  if (!isTorchZip(head)) {
+    throw new WasmformerError('BAD_FILE', `${file}: a zip archive whose first entry is not <archive>/data.pkl: not one that torch.save wrote`);
+  }
+  return 0;
 }
 
 function range(bytes: Uint8Array, record: ZipEntry): Uint8Array {
