@@ -74,7 +74,7 @@ async function translate(text) {
 
 async function decode(text, maps, signal) {
   const { tokenizer } = translator;
-  view.sourceLabels = tokenizer.encodeSource(text).map((id) => tokenizer.srcVocab[id]);
+  view.sourceLabels = tokenizer.encode(text).map((id) => tokenizer.srcVocab[id]);
   const start = performance.now();
   for await (const piece of translator.stream(text, { attention: maps, signal })) {
     output.textContent += piece;
