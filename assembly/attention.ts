@@ -43,6 +43,90 @@ export function attention(
   }
 }
 
+/**
+ * Multi-head attention of `rows` single queries, each over its own keys, found through a table:
+ * query r (q + r·ldq) attends to counts[r] keys whose rows start at element offsets
+ * tables[r·tableStride + j] from base, the key at + kAdd and the value at + vAdd, all visible
+ * (a decoding's positions so far, or a source's unpadded positions). Head h uses columns
+ * [h·dk, (h+1)·dk); its probabilities go to probs + r·probsStride + h·counts[r] (probsStride 0:
+ * one scratch for every row). No key is copied: beams that share a past share its rows.
+ */
+export function attendRows(
+  out: usize, q: usize, base: usize, probs: usize, rows: i32, nhead: i32, dk: i32, ldq: i32, ldo: i32,
+  tables: usize, tableStride: i32, counts: usize, kAdd: i32, vAdd: i32, scale: f32, probsStride: i32,
+): void {
+  for (let r = 0; r < rows; r++) {
+    const table = tables + ((<usize>r * <usize>tableStride) << 2);
+    const sk = load<i32>(counts + (<usize>r << 2));
+    const qRow = q + ((<usize>r * <usize>ldq) << 2);
+    const outRow = out + ((<usize>r * <usize>ldo) << 2);
+    const rowProbs = probs + ((<usize>r * <usize>probsStride) << 2);
+    for (let h = 0; h < nhead; h++) {
+      const column = <usize>h * <usize>dk;
+      const p = rowProbs + ((<usize>h * <usize>sk) << 2);
+      scoresGathered(p, qRow + (column << 2), base, table, sk, dk, <usize>kAdd + column, scale);
+      softmaxRow(p, sk, sk, 1, 0);
+      weightedGathered(outRow + (column << 2), p, base, table, sk, dk, <usize>vAdd + column);
+    }
+  }
+}
+
+/** The address of key j through a table: base + (table[j] + add) elements. */
+// @ts-ignore: decorator
+@inline function gathered(base: usize, table: usize, j: i32, add: usize): usize {
+  return base + ((<usize>load<i32>(table + (<usize>j << 2)) + add) << 2);
+}
+
+/** scoresRow over keys found through a table (the same grouping by four, so the same sums). */
+// @ts-ignore: decorator
+@inline function scoresGathered(out: usize, q: usize, base: usize, table: usize, sk: i32, dk: i32, add: usize, scale: f32): void {
+  const s = f32x4.splat(scale);
+  let j = 0;
+  for (; j + 4 <= sk; j += 4) {
+    const k0 = gathered(base, table, j, add);
+    const dots = dot4Rows(q, k0, gathered(base, table, j + 1, add), gathered(base, table, j + 2, add), gathered(base, table, j + 3, add), dk);
+    v128.store(out + (<usize>j << 2), f32x4.mul(dots, s));
+  }
+  for (; j < sk; j++) store<f32>(out + (<usize>j << 2), dot1(q, gathered(base, table, j, add), dk) * scale);
+}
+
+/** weightedRow over value rows found through a table. */
+// @ts-ignore: decorator
+@inline function weightedGathered(out: usize, p: usize, base: usize, table: usize, sk: i32, dv: i32, add: usize): void {
+  let d = 0;
+  for (; d + 16 <= dv; d += 16) {
+    let a0 = f32x4.splat(0);
+    let a1 = a0;
+    let a2 = a0;
+    let a3 = a0;
+    for (let j = 0; j < sk; j++) {
+      const w = v128.load32_splat(p + (<usize>j << 2));
+      const row = gathered(base, table, j, add) + (<usize>d << 2);
+      a0 = madd(w, v128.load(row), a0);
+      a1 = madd(w, v128.load(row, 16), a1);
+      a2 = madd(w, v128.load(row, 32), a2);
+      a3 = madd(w, v128.load(row, 48), a3);
+    }
+    const o = out + (<usize>d << 2);
+    v128.store(o, a0);
+    v128.store(o, a1, 16);
+    v128.store(o, a2, 32);
+    v128.store(o, a3, 48);
+  }
+  for (; d + 4 <= dv; d += 4) {
+    let acc = f32x4.splat(0);
+    for (let j = 0; j < sk; j++) {
+      acc = madd(v128.load32_splat(p + (<usize>j << 2)), v128.load(gathered(base, table, j, add) + (<usize>d << 2)), acc);
+    }
+    v128.store(out + (<usize>d << 2), acc);
+  }
+  for (; d < dv; d++) {
+    let acc: f32 = 0;
+    for (let j = 0; j < sk; j++) acc += load<f32>(p + (<usize>j << 2)) * load<f32>(gathered(base, table, j, add) + (<usize>d << 2));
+    store<f32>(out + (<usize>d << 2), acc);
+  }
+}
+
 /** out[j] = scale · dot(q, k row j) over dk for j < sk: four keys at a time share each q load. */
 // @ts-ignore: decorator
 @inline function scoresRow(out: usize, q: usize, k: usize, sk: i32, dk: i32, ldk: i32, scale: f32): void {
@@ -58,9 +142,12 @@ export function attention(
 /** [dot(q, k0), dot(q, k1), dot(q, k2), dot(q, k3)] over dk, key rows k0 + m·stride bytes. */
 // @ts-ignore: decorator
 @inline function dot4(q: usize, k0: usize, stride: usize, dk: i32): v128 {
-  const k1 = k0 + stride;
-  const k2 = k1 + stride;
-  const k3 = k2 + stride;
+  return dot4Rows(q, k0, k0 + stride, k0 + 2 * stride, k0 + 3 * stride, dk);
+}
+
+/** [dot(q, k0), dot(q, k1), dot(q, k2), dot(q, k3)] over dk, for four key rows anywhere. */
+// @ts-ignore: decorator
+@inline function dot4Rows(q: usize, k0: usize, k1: usize, k2: usize, k3: usize, dk: i32): v128 {
   let a0 = f32x4.splat(0);
   let a1 = a0;
   let a2 = a0;

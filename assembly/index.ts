@@ -13,7 +13,7 @@ export function relaxed(): i32 {
 }
 
 export { packedSize, pack, matmul } from './matmul';
-export { qkT, pv, attention } from './attention';
+export { qkT, pv, attention, attendRows } from './attention';
 export { softmax } from './softmax';
 export { layernorm } from './layernorm';
 export { gelu, silu, relu, add, vexp, embed, argmax } from './elementwise';

@@ -34,7 +34,7 @@ export const columns = [
 
 const SRC_LEN = 32;
 // The kernels a decoding step calls, timed one by one in the profile.
-const KERNELS = ['matmul', 'attention', 'layernorm', 'add', 'embed'];
+const KERNELS = ['matmul', 'attendRows', 'attention', 'layernorm', 'add', 'embed'];
 const STEPS = 64;
 
 export async function run({ quick, shape, builds }) {
@@ -113,7 +113,7 @@ function profile(model, src) {
 function share(p) {
   return {
     outside_matmul_pct: 100 - p.matmul,
-    attention_pct: p.attention,
+    attention_pct: p.attention + p.attendRows,
     layernorm_pct: p.layernorm,
     other_kernels_pct: p.add + p.embed,
     js_pct: p.js,

@@ -1,25 +1,32 @@
 import type { AttentionMaps } from '../model/attention-maps.js';
 import { index, type Kernels, type Region } from '../runtime/index.js';
 import type { Linear } from './linear.js';
+import type { Scratch } from './scratch.js';
 
-/** Keys and values of one attention, row i for position i: each [maxLen, dModel]. */
+/** Keys and values of one attention, row i for position i: each [rows, dModel]. */
 export interface KV {
   readonly k: Region;
   readonly v: Region;
 }
 
-/** Scratch that every attention layer shares (one layer runs at a time). */
-export interface AttentionScratch {
-  readonly q: Region; // [maxLen, dModel] queries
-  readonly ctx: Region; // [maxLen, dModel] heads' outputs, concatenated
-  readonly probs: Region; // [nhead, maxLen, maxLen] attention weights of the last call
+/**
+ * Where a decoding step's queries find their keys and values: per query row a table of the
+ * element offsets of its key rows (the DecoderState's blocks), how many, and where in a row the
+ * key and the value of this layer's attention start. See Kernels.attendRows.
+ */
+export interface KeyTables {
+  readonly tables: Region; // int32 [rows, stride]
+  readonly stride: number;
+  readonly counts: Region; // int32 [rows]
+  readonly kAdd: number;
+  readonly vAdd: number;
 }
 
 /**
- * torch.nn.MultiheadAttention: in_proj split into its q, k, v parts (packed separately, so keys
- * and values are written straight into a cache row), scaled dot-product attention per head,
- * out_proj. One class for the three uses: encoder self-attention, masked decoder
- * self-attention, encoder-decoder cross-attention.
+ * Multi-head attention (torch.nn.MultiheadAttention, or Marian's q/k/v/out projections): the
+ * q, k, v projections packed separately (so keys and values are written straight into the rows
+ * that keep them), scaled dot-product attention per head, the output projection. One class for
+ * the three uses: encoder self-attention, masked decoder self-attention, cross-attention.
  */
 export class MultiHeadAttention {
   private readonly dK: number;
@@ -32,48 +39,50 @@ export class MultiHeadAttention {
     private readonly wv: Linear,
     private readonly wo: Linear, // out_proj
     readonly nhead: number,
-    private readonly scratch: AttentionScratch,
   ) {
     this.dK = wq.outFeatures / nhead;
     this.scale = 1 / Math.sqrt(this.dK);
   }
 
   /**
-   * Self-attention of x[rows, dModel] at positions pos..pos+rows: appends x's keys and values to
-   * kv at row pos, then attends over rows [0, pos + rows) of kv; causal (the decoder's mask)
-   * or not (the encoder's), keyMask (0 or -Infinity per key) over padded sources.
+   * The encoder's self-attention over x[rows, dModel], every row seeing every key but the
+   * padded ones (keyMask: 0 or -Infinity per key; null: none); kv holds its keys and values.
    */
-  self(out: Region, x: Region, rows: number, kv: KV, pos: number, causal: boolean, keyMask: Region | null): void {
-    this.wk.forward(kv.k, pos, x, 0, rows);
-    this.wv.forward(kv.v, pos, x, 0, rows);
-    this.attend(out, x, rows, kv, pos + rows, causal ? pos : -1, keyMask);
-  }
-
-  /** Cross-attention of x[rows, dModel] over the encoder memory's keys and values in kv. */
-  cross(out: Region, x: Region, rows: number, kv: KV, memoryLen: number, memoryMask: Region | null): void {
-    this.attend(out, x, rows, kv, memoryLen, -1, memoryMask);
-  }
-
-  /** Fills kv with the keys and values of memory[len, dModel]: once per source. */
-  remember(kv: KV, memory: Region, len: number): void {
-    this.wk.forward(kv.k, 0, memory, 0, len);
-    this.wv.forward(kv.v, 0, memory, 0, len);
-  }
-
-  /** Hands the weights of the last call, for one query over keyLen keys, to maps. */
-  record(maps: AttentionMaps, kind: 'self' | 'cross', layer: number, keyLen: number): void {
-    maps.record(kind, layer, this.kernels.arena.f32(), index(this.scratch.probs), keyLen);
-  }
-
-  /** out = out_proj(concat_h softmax(q_h k_h^T / sqrt(d_k) + masks) v_h). */
-  private attend(out: Region, x: Region, rows: number, kv: KV, keyLen: number, causalOffset: number, keyMask: Region | null): void {
-    const { q, ctx, probs } = this.scratch;
-    const dModel = this.wq.outFeatures;
-    this.wq.forward(q, 0, x, 0, rows);
+  encoderSelf(out: Region, x: Region, rows: number, kv: KV, keyMask: Region | null, s: Scratch): void {
+    const d = this.wq.outFeatures;
+    this.wk.forward(kv.k, x, rows);
+    this.wv.forward(kv.v, x, rows);
+    this.wq.forward(s.q, x, rows);
     this.kernels.attention(
-      ctx, 0, q, 0, kv.k, 0, kv.v, 0, probs, rows, keyLen, this.nhead, this.dK,
-      dModel, dModel, dModel, dModel, this.scale, causalOffset, keyMask, rows * keyLen,
+      s.ctx, 0, s.q, 0, kv.k, 0, kv.v, 0, s.probs, rows, rows, this.nhead, this.dK,
+      d, d, d, d, this.scale, -1, keyMask, rows * rows,
     );
-    this.wo.forward(out, 0, ctx, 0, rows);
+    this.wo.forward(out, s.ctx, rows);
+  }
+
+  /**
+   * Writes the keys and values of x[rows, dModel] into block rows: row i's key at element
+   * at + i·ld, its value at at + dModel + i·ld (a decoding step's new positions, or a source's
+   * positions for cross-attention).
+   */
+  keysAndValues(block: Region, at: number, ld: number, x: Region, rows: number): void {
+    this.wk.forwardInto(block, at, ld, x, rows);
+    this.wv.forwardInto(block, at + this.wq.outFeatures, ld, x, rows);
+  }
+
+  /** out = out_proj(attention of x[rows]'s queries, each over the keys its table names). */
+  attend(out: Region, x: Region, rows: number, keys: KeyTables, s: Scratch, probsStride = 0): void {
+    const d = this.wq.outFeatures;
+    this.wq.forward(s.q, x, rows);
+    this.kernels.attendRows(
+      s.ctx, s.q, s.probs, rows, this.nhead, this.dK, d, d,
+      keys.tables, keys.stride, keys.counts, keys.kAdd, keys.vAdd, this.scale, probsStride,
+    );
+    this.wo.forward(out, s.ctx, rows);
+  }
+
+  /** Hands the weights of the last attend, one query over keyLen keys, to maps (at `positions` when given). */
+  record(maps: AttentionMaps, kind: 'self' | 'cross', layer: number, s: Scratch, keyLen: number, positions?: readonly number[]): void {
+    maps.record(kind, layer, this.kernels.arena.f32(), index(s.probs), keyLen, positions);
   }
 }

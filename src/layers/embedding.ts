@@ -6,14 +6,17 @@ export class Embedding {
     private readonly kernels: Kernels,
     readonly table: Region, // [vocab, dModel] (embedding.weight)
     readonly vocab: number,
-    private readonly positions: Region, // [maxLen, dModel], shared by source and target
+    private readonly positions: Region, // [maxLen, dModel] (source and target may share one)
     private readonly scale: number,
   ) {}
 
-  /** out[n, dModel] for the int32 ids[n] at positions pos..pos+n. */
-  forward(out: Region, ids: Region, n: number, pos: number): void {
+  /**
+   * out[n, dModel] for the int32 ids[n]: row i at position pos + i (posStride dModel, a
+   * sequence), or every row at position pos (posStride 0, one step of many rows).
+   */
+  forward(out: Region, ids: Region, n: number, pos: number, posStride?: number): void {
     const dModel = this.table.length / this.vocab;
-    this.kernels.embed(out, ids, this.table, this.vocab, this.positions, pos * dModel, n, dModel, this.scale);
+    this.kernels.embed(out, ids, this.table, this.vocab, this.positions, pos * dModel, n, dModel, this.scale, posStride ?? dModel);
   }
 }
 

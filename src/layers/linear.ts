@@ -15,9 +15,15 @@ export class Linear {
     return this.weight.n;
   }
 
-  /** out[rows, outFeatures] at row outRow of out (contiguous rows) from x[rows, inFeatures] at row xRow. */
-  forward(out: Region, outRow: number, x: Region, xRow: number, rows: number, act: Act = Act.None): void {
+  /** out[rows, outFeatures] from x[rows, inFeatures], both dense from their first row. */
+  forward(out: Region, x: Region, rows: number, act: Act = Act.None): void {
     const { n, k } = this.weight;
-    this.kernels.matmul(out, outRow * n, x, xRow * k, this.weight, rows, k, n, act);
+    this.kernels.matmul(out, 0, x, 0, this.weight, rows, k, n, act);
+  }
+
+  /** The same into rows of out that start at element outAt with a stride of ldo (a block of keys and values). */
+  forwardInto(out: Region, outAt: number, ldo: number, x: Region, rows: number): void {
+    const { k } = this.weight;
+    this.kernels.matmul(out, outAt, x, 0, this.weight, rows, k, ldo);
   }
 }

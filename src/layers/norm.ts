@@ -1,4 +1,5 @@
 import type { Kernels, Region } from '../runtime/index.js';
+import type { Scratch } from './scratch.js';
 
 /** torch.nn.LayerNorm over the last dimension, with its residual add fused in. */
 export class LayerNorm {
@@ -19,21 +20,20 @@ export class LayerNorm {
  * The residual connection around a sublayer, in either order:
  * post-LN (the paper, norm_first false): x = LayerNorm(x + Sublayer(x));
  * pre-LN (norm_first true):             x = x + Sublayer(LayerNorm(x)).
- * Used as `input = r.input(x)`, `sublayer(y, input)`, `r.add(x, y)`.
+ * Used as `input = r.input(x, rows, s)`, `sublayer(y, input)`, `r.add(x, y, rows)`.
  */
 export class Residual {
   constructor(
     private readonly kernels: Kernels,
     readonly norm: LayerNorm,
     private readonly normFirst: boolean,
-    private readonly h: Region, // [maxLen, dModel] scratch for the normalised input (pre-LN)
   ) {}
 
-  /** What the sublayer reads: LayerNorm(x) in pre-LN, x itself in post-LN. */
-  input(x: Region, rows: number): Region {
+  /** What the sublayer reads: LayerNorm(x) in pre-LN (in s.h), x itself in post-LN. */
+  input(x: Region, rows: number, s: Scratch): Region {
     if (!this.normFirst) return x;
-    this.norm.forward(this.h, null, x, null, rows);
-    return this.h;
+    this.norm.forward(s.h, null, x, null, rows);
+    return s.h;
   }
 
   /** x = x + y (pre-LN) or x = LayerNorm(x + y) (post-LN), y being the sublayer's output. */

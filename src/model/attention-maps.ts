@@ -84,11 +84,21 @@ export class AttentionMaps {
     this.recorded.push({ cross: new Float32Array(size * this.srcLen), self: new Float32Array(size * (t + 1)) });
   }
 
-  /** Keeps the current step's weights of a layer: probs holds [nhead, keyLen] at memory[at]. */
-  record(kind: 'self' | 'cross', layer: number, memory: Float32Array, at: number, keyLen: number): void {
+  /**
+   * Keeps the current step's weights of a layer: probs holds [nhead, keyLen] at memory[at], for
+   * the keys at `positions` (cross-attention skips padded source positions: they stay 0), or at
+   * 0..keyLen-1.
+   */
+  record(kind: 'self' | 'cross', layer: number, memory: Float32Array, at: number, keyLen: number, positions?: readonly number[]): void {
     const step = this.recorded[this.steps - 1];
     const into = kind === 'cross' ? step.cross : step.self;
-    into.set(memory.subarray(at, at + this.nhead * keyLen), layer * this.nhead * keyLen);
+    const width = kind === 'cross' ? this.srcLen : this.steps;
+    for (let h = 0; h < this.nhead; h++) {
+      const row = (layer * this.nhead + h) * width;
+      const weights = memory.subarray(at + h * keyLen, at + (h + 1) * keyLen);
+      if (positions === undefined) into.set(weights, row);
+      else positions.forEach((j, i) => (into[row + j] = weights[i]));
+    }
   }
 
   /** A layer and a head of the recording, or a BAD_ARGUMENT error saying which exist. */

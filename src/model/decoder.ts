@@ -1,14 +1,28 @@
-import type { KV, MultiHeadAttention } from '../layers/attention.js';
+import type { KeyTables, MultiHeadAttention } from '../layers/attention.js';
 import type { FeedForward } from '../layers/feedforward.js';
 import type { Residual } from '../layers/norm.js';
 import type { Region } from '../runtime/index.js';
 import type { AttentionMaps } from './attention-maps.js';
+import type { Source } from './decoder-state.js';
+import type { StepScratch } from './state.js';
+
+/** Where a step's rows find their keys and values: their tables, and the block this step writes. */
+export interface StepKeys {
+  readonly block: Region; // this step's new positions: row i at element at + i · rowFloats
+  readonly at: number;
+  readonly rowFloats: number; // one position's keys and values, every layer
+  readonly self: Omit<KeyTables, 'kAdd' | 'vAdd'>; // each row's past positions, the new one included
+  readonly cross: Omit<KeyTables, 'kAdd' | 'vAdd'>; // each row's source positions
+}
 
 /**
  * One decoder layer: masked self-attention over the target so far, cross-attention over the
- * encoder memory, then the feed-forward, each inside its residual + norm. It owns its caches.
+ * encoder memory, then the feed-forward, each inside its residual + norm. It keeps nothing:
+ * its keys and values live in the decoding's blocks, at `slot` within each position's row.
  */
 export class DecoderLayer {
+  readonly slot: number; // element offset of this layer's key (its value follows) in a position's row
+
   constructor(
     readonly index: number,
     readonly selfAttn: MultiHeadAttention,
@@ -17,26 +31,28 @@ export class DecoderLayer {
     readonly norm1: Residual,
     readonly norm2: Residual,
     readonly norm3: Residual,
-    readonly cache: KV, // [maxLen, dModel] x2 keys and values of the target positions so far
-    readonly memoryKV: KV, // [maxLen, dModel] x2 keys and values of the encoder memory
-    private readonly y: Region, // [maxLen, dModel] scratch for a sublayer's output
-  ) {}
-
-  /** Computes memoryKV from the encoder output memory[memoryLen, dModel]: once per source. */
-  remember(memory: Region, memoryLen: number): void {
-    this.multiheadAttn.remember(this.memoryKV, memory, memoryLen);
+    private readonly dModel: number,
+  ) {
+    this.slot = 2 * dModel * index;
   }
 
-  /** x[rows, dModel] in place, for target positions pos..pos+rows; maps (one row only) records the weights. */
-  forward(x: Region, rows: number, pos: number, memoryLen: number, memoryMask: Region | null, maps: AttentionMaps | null): void {
-    const y = this.y;
-    this.selfAttn.self(y, this.norm1.input(x, rows), rows, this.cache, pos, true, null);
-    if (maps) this.selfAttn.record(maps, 'self', this.index, pos + 1);
-    this.norm1.add(x, y, rows);
-    this.multiheadAttn.cross(y, this.norm2.input(x, rows), rows, this.memoryKV, memoryLen, memoryMask);
-    if (maps) this.multiheadAttn.record(maps, 'cross', this.index, memoryLen);
-    this.norm2.add(x, y, rows);
-    this.feedForward.forward(y, this.norm3.input(x, rows), rows);
-    this.norm3.add(x, y, rows);
+  /** Writes the cross-attention keys and values of the encoder output memory[length, dModel] into a source's block. */
+  remember(memory: Region, length: number, source: Source, rowFloats: number): void {
+    this.multiheadAttn.keysAndValues(source.block, this.slot, rowFloats, memory, length);
+  }
+
+  /** x[rows, dModel] in place for one new position per row; maps (one row only) records the weights. */
+  forward(x: Region, rows: number, keys: StepKeys, s: StepScratch, maps: AttentionMaps | null, source: Source | null): void {
+    const at = (t: Omit<KeyTables, 'kAdd' | 'vAdd'>): KeyTables => ({ ...t, kAdd: this.slot, vAdd: this.slot + this.dModel });
+    const input = this.norm1.input(x, rows, s);
+    this.selfAttn.keysAndValues(keys.block, keys.at + this.slot, keys.rowFloats, input, rows);
+    this.selfAttn.attend(s.y, input, rows, at(keys.self), s);
+    if (maps) this.selfAttn.record(maps, 'self', this.index, s, maps.steps);
+    this.norm1.add(x, s.y, rows);
+    this.multiheadAttn.attend(s.y, this.norm2.input(x, rows, s), rows, at(keys.cross), s);
+    if (maps && source) this.multiheadAttn.record(maps, 'cross', this.index, s, source.keys.length, source.positions);
+    this.norm2.add(x, s.y, rows);
+    this.feedForward.forward(s.y, this.norm3.input(x, rows, s), rows, s);
+    this.norm3.add(x, s.y, rows);
   }
 }

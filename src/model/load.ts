@@ -30,17 +30,16 @@ export function buildTransformer(rt: Runtime, checked: CheckedModel): Transforme
   const tgtTable = b.shared('tgt.embedding', 'src.embedding') ? srcTable : b.table('tgt.embedding', 'target embedding');
 
   const encoderLayers = range(c.numEncoderLayers, (i) => new EncoderLayer(
-    b.attention(`encoder.${i}.self`, c.encoderHeads, state), b.feedForward('encoder', i, c.encoderFfnDim, state),
-    b.residual(`encoder.${i}.norm1`, state), b.residual(`encoder.${i}.norm2`, state), state.encoderKV, state.y,
+    b.attention(`encoder.${i}.self`, c.encoderHeads), b.feedForward('encoder', i, c.encoderFfnDim),
+    b.residual(`encoder.${i}.norm1`), b.residual(`encoder.${i}.norm2`),
   ));
   const decoderLayers = range(c.numDecoderLayers, (i) => new DecoderLayer(
-    i, b.attention(`decoder.${i}.self`, c.decoderHeads, state), b.attention(`decoder.${i}.cross`, c.decoderHeads, state),
-    b.feedForward('decoder', i, c.decoderFfnDim, state),
-    b.residual(`decoder.${i}.norm1`, state), b.residual(`decoder.${i}.norm2`, state), b.residual(`decoder.${i}.norm3`, state),
-    b.kv(`decoder layer ${i} self-attention cache`), b.kv(`decoder layer ${i} memory`), state.y,
+    i, b.attention(`decoder.${i}.self`, c.decoderHeads), b.attention(`decoder.${i}.cross`, c.decoderHeads),
+    b.feedForward('decoder', i, c.decoderFfnDim),
+    b.residual(`decoder.${i}.norm1`), b.residual(`decoder.${i}.norm2`), b.residual(`decoder.${i}.norm3`), c.dModel,
   ));
   return new Transformer(
-    c, state,
+    c, state, rt.arena,
     new Embedding(rt.kernels, srcTable, c.srcVocabSize, srcPositions, scale),
     new Embedding(rt.kernels, tgtTable, c.tgtVocabSize, tgtPositions, scale),
     encoderLayers, c.finalNorm ? b.layerNorm('encoder.norm') : null,
@@ -103,18 +102,18 @@ class Builder {
   }
 
   /** Multi-head attention: the q, k, v and output projections of the slots at prefix. */
-  attention(prefix: `encoder.${number}.self` | `decoder.${number}.${'self' | 'cross'}`, heads: number, state: RunState): MultiHeadAttention {
+  attention(prefix: `encoder.${number}.self` | `decoder.${number}.${'self' | 'cross'}`, heads: number): MultiHeadAttention {
     const d = this.c.dModel;
     const part = (p: 'q' | 'k' | 'v' | 'o') => this.linear(`${prefix}.${p}`, d, d, `${prefix}.${p}`);
-    return new MultiHeadAttention(this.rt.kernels, part('q'), part('k'), part('v'), part('o'), heads, state.attention);
+    return new MultiHeadAttention(this.rt.kernels, part('q'), part('k'), part('v'), part('o'), heads);
   }
 
   /** fc1 -> activation -> fc2 of a layer. */
-  feedForward(stack: 'encoder' | 'decoder', i: number, ffn: number, state: RunState): FeedForward {
+  feedForward(stack: 'encoder' | 'decoder', i: number, ffn: number): FeedForward {
     const d = this.c.dModel;
     const fc1 = this.linear(`${stack}.${i}.fc1`, ffn, d, `${stack}.${i}.fc1`);
     const fc2 = this.linear(`${stack}.${i}.fc2`, d, ffn, `${stack}.${i}.fc2`);
-    return new FeedForward(fc1, fc2, ACTIVATIONS[this.c.activation], state.hidden);
+    return new FeedForward(fc1, fc2, ACTIVATIONS[this.c.activation]);
   }
 
   layerNorm(prefix: string): LayerNorm {
@@ -123,14 +122,8 @@ class Builder {
     return new LayerNorm(this.rt.kernels, gamma, beta, this.c.layerNormEps);
   }
 
-  residual(normPrefix: string, state: RunState): Residual {
-    return new Residual(this.rt.kernels, this.layerNorm(normPrefix), this.c.normFirst, state.h);
-  }
-
-  /** Keys and values for max_len positions. */
-  kv(label: string): { k: Region; v: Region } {
-    const rows = this.c.maxLen * this.c.dModel;
-    return { k: this.rt.arena.alloc(rows, `${label} keys`), v: this.rt.arena.alloc(rows, `${label} values`) };
+  residual(normPrefix: string): Residual {
+    return new Residual(this.rt.kernels, this.layerNorm(normPrefix), this.c.normFirst);
   }
 
   /** [maxLen, dModel]: the stored table's first rows, or the family's sinusoid. */
@@ -173,12 +166,13 @@ export async function loadModel(source: ModelSource, options: LoadOptions = {}):
 
 /**
  * Bytes the model will take: its tensors as float32 (packed weights take the same, plus a few
- * panels' padding), caches and scratch. Reserved up front so that loading grows the memory once.
+ * panels' padding), the encoder's scratch, and room for a first decoding. Reserved up front so
+ * that loading grows the memory once.
  */
 function estimateBytes(c: ModelConfig, tensorFloats: number): number {
   const rows = c.maxLen * c.dModel;
-  const caches = 4 * rows * c.numDecoderLayers;
-  const heads = Math.max(c.encoderHeads, c.decoderHeads);
-  const scratch = 11 * rows + c.maxLen * (Math.max(c.encoderFfnDim, c.decoderFfnDim) + c.tgtVocabSize + heads * c.maxLen);
-  return 4 * (tensorFloats + caches + scratch);
+  const scratch = 8 * rows + c.maxLen * (c.encoderFfnDim + c.encoderHeads * c.maxLen);
+  // A first decoding's blocks and step scratch on the heap beside them.
+  const decoding = c.maxLen * (2 * c.dModel * c.numDecoderLayers + c.tgtVocabSize / 8);
+  return 4 * (tensorFloats + scratch + decoding);
 }

@@ -4,8 +4,10 @@ import type { ModelConfig } from '../families/index.js';
 import { checkOptions, isAbortSignal, isFunction, isNumber, type OptionSpec } from '../options.js';
 import { badWords, banBadWords, defaultLimit, type BadWords } from '../generate/processors.js';
 import { SLICE_MS, yieldToHost } from '../platform.js';
-import type { Build, Runtime } from '../runtime/index.js';
+import { Heap, type Build, type Runtime } from '../runtime/index.js';
 import { AttentionMaps } from './attention-maps.js';
+import { DecoderRow, DecoderState } from './decoder-state.js';
+import { StepScratch } from './state.js';
 import type { Transformer } from './transformer.js';
 
 /** Options of greedy decoding. */
@@ -31,13 +33,15 @@ export const GENERATE_OPTIONS: OptionSpec = {
 };
 
 /**
- * One greedy decoding as a value: its source and the tokens so far. That is all it takes to put
- * the model's caches back when another call used them in between.
+ * One greedy decoding as a value: its source, the tokens so far, and its DecoderState (the
+ * keys and values of its source and of its positions so far), which no other call touches.
  */
 class Decoding {
   readonly tokens: number[] = []; // generated so far, without the start token and eos
   started = false;
   done = false;
+  state: DecoderState | null = null;
+  row: DecoderRow | null = null;
 
   constructor(
     readonly src: readonly number[],
@@ -45,51 +49,58 @@ class Decoding {
     readonly maps: AttentionMaps | null,
     readonly signal: AbortSignal | null,
   ) {}
+
+  /** Frees its state: once it is done, failed, or abandoned. */
+  release(): void {
+    this.state?.release();
+    this.state = null;
+    this.done = true;
+  }
 }
 
 /**
  * A loaded model: the public face of the Transformer. Every call checks its input completely
- * before touching the model's state, so a call that fails leaves the model as it was. Calls
- * queue: one decodes at a time, and a decoding whose caches another call used in between
- * (a paused stream, an encode) puts them back before it goes on, so each call gets the ids it
- * would get alone.
+ * before touching the model, so a call that fails leaves the model as it was. Each decoding owns
+ * its state, so calls may interleave freely; they queue for the model's step scratch, one step at
+ * a time.
  */
 export class Model {
   readonly config: ModelConfig;
   /** The kernel build running this model: 'relaxed' (fused multiply-add) or 'simd'. */
   readonly build: Build;
-  /** Parameters loaded (positional encodings and tied copies not counted). */
+  /** Parameters loaded, as the checkpoint's own library counts them. */
   readonly parameters: number;
   private rt: Runtime | null;
   private net: Transformer | null;
+  private heap: Heap | null;
+  private scratch: StepScratch | null = null;
   private queue: Promise<unknown> = Promise.resolve();
-  /** Whose source and target positions the caches hold: a Decoding, the step API's token, or nobody. */
-  private holder: object | null = null;
-  /** The step API's claim on the caches, renewed by every encode(). */
-  private stepper: object | null = null;
-  private decoded = 0; // target positions the step API holds in the caches
+  /** The step API's decoding (encode / decodeStep). */
+  private stepper: { state: DecoderState; row: DecoderRow } | null = null;
   private readonly bad: BadWords;
 
   constructor(rt: Runtime, net: Transformer, parameters: number) {
     this.rt = rt;
     this.net = net;
+    this.heap = new Heap(rt.arena);
     this.config = net.config;
     this.build = rt.build;
     this.parameters = parameters;
     this.bad = badWords(net.config.generation, net.config.eosId);
   }
 
-  /** Bytes of WebAssembly memory this model holds (weights, caches, scratch). */
+  /** Bytes of WebAssembly memory this model holds (weights, scratch, decodings' keys and values). */
   get memoryBytes(): number {
     return this.runtime().memory.buffer.byteLength;
   }
 
   /** Runs the encoder over srcIds and computes every decoder layer's cross-attention keys and values. */
   encode(srcIds: ArrayLike<number>): void {
-    this.encodeSource(checkSource(srcIds, this.config));
-    this.stepper = {};
-    this.holder = this.stepper;
-    this.decoded = 0;
+    const src = checkSource(srcIds, this.config);
+    this.stepper?.state.release();
+    this.stepper = null;
+    const state = this.newState();
+    this.stepper = { state, row: new DecoderRow(this.transformer().encode(src, state)) };
   }
 
   /**
@@ -100,20 +111,18 @@ export class Model {
   decodeStep(token: number, pos: number): Float32Array {
     const c = this.config;
     if (this.stepper === null) throw new WasmformerError('BAD_ARGUMENT', 'decodeStep: call encode(srcIds) first');
-    if (this.holder !== this.stepper) {
-      throw new WasmformerError('BAD_ARGUMENT', 'decodeStep: another call used this model since encode(srcIds): call encode again');
-    }
-    if (!Number.isInteger(pos) || pos < 0 || pos > this.decoded || pos >= c.maxLen) {
+    const { state, row } = this.stepper;
+    if (!Number.isInteger(pos) || pos < 0 || pos > row.length || pos >= c.maxLen) {
       throw new WasmformerError(
         'BAD_ARGUMENT',
-        `decodeStep: position ${pos} must be an integer in [0, ${Math.min(this.decoded, c.maxLen - 1)}] (positions decoded so far, below max_len ${c.maxLen})`,
+        `decodeStep: position ${pos} must be an integer in [0, ${Math.min(row.length, c.maxLen - 1)}] (positions decoded so far, below max_len ${c.maxLen})`,
       );
     }
     checkId(token, c.tgtVocabSize, 'target', 0);
-    this.step(token, pos, null);
-    this.decoded = pos + 1;
-    const { arena } = this.runtime();
-    return arena.readF32(this.transformer().state.logits, 0, c.tgtVocabSize);
+    row.truncate(pos);
+    const s = this.scratchFor(1);
+    this.transformer().step(s, state, [row], [token]);
+    return this.runtime().arena.readF32(s.logits, 0, c.tgtVocabSize);
   }
 
   /** Teacher-forced logits of every target position: [tgtIds.length * tgt_vocab], row-major. */
@@ -121,25 +130,35 @@ export class Model {
     const c = this.config;
     const src = checkSource(srcIds, c);
     const tgt = checkIds(tgtIds, c.tgtVocabSize, c.maxLen, 'target');
-    this.encodeSource(src);
-    this.holder = null;
-    this.decodeRows(tgt, tgt.length);
-    return this.runtime().arena.readF32(this.transformer().state.logits, 0, tgt.length * c.tgtVocabSize).slice();
+    const state = this.newState();
+    try {
+      const net = this.transformer();
+      const row = new DecoderRow(net.encode(src, state));
+      const s = this.scratchFor(tgt.length);
+      net.sequence(s, state, row, tgt);
+      return this.runtime().arena.readF32(s.logits, 0, tgt.length * c.tgtVocabSize).slice();
+    } finally {
+      state.release();
+    }
   }
 
   /** Greedy decoding: the generated ids, without the start token and the final eos. */
   async generate(srcIds: ArrayLike<number>, options: GenerateOptions = {}): Promise<number[]> {
     const decoding = this.begin(srcIds, options);
     return this.exclusive(async () => {
-      let slice = performance.now();
-      for (let id = this.advance(decoding); id !== null; id = this.advance(decoding)) {
-        options.onToken?.(id, decoding.tokens.length - 1);
-        if (performance.now() - slice > SLICE_MS) {
-          await yieldToHost();
-          slice = performance.now();
+      try {
+        let slice = performance.now();
+        for (let id = this.advance(decoding); id !== null; id = this.advance(decoding)) {
+          options.onToken?.(id, decoding.tokens.length - 1);
+          if (performance.now() - slice > SLICE_MS) {
+            await yieldToHost();
+            slice = performance.now();
+          }
         }
+        return decoding.tokens.slice();
+      } finally {
+        decoding.release();
       }
-      return decoding.tokens.slice();
     });
   }
 
@@ -149,16 +168,20 @@ export class Model {
    */
   async *stream(srcIds: ArrayLike<number>, options: GenerateOptions = {}): AsyncGenerator<number> {
     const decoding = this.begin(srcIds, options);
-    let slice = performance.now();
-    for (;;) {
-      const id = await this.exclusive(() => this.advance(decoding));
-      if (id === null) return;
-      options.onToken?.(id, decoding.tokens.length - 1);
-      yield id;
-      if (performance.now() - slice > SLICE_MS) {
-        await yieldToHost();
-        slice = performance.now();
+    try {
+      let slice = performance.now();
+      for (;;) {
+        const id = await this.exclusive(() => this.advance(decoding));
+        if (id === null) return;
+        options.onToken?.(id, decoding.tokens.length - 1);
+        yield id;
+        if (performance.now() - slice > SLICE_MS) {
+          await yieldToHost();
+          slice = performance.now();
+        }
       }
+    } finally {
+      decoding.release(); // done, failed, or left early by the caller
     }
   }
 
@@ -166,7 +189,8 @@ export class Model {
   dispose(): void {
     this.rt = null;
     this.net = null;
-    this.holder = null;
+    this.heap = null;
+    this.scratch = null;
     this.stepper = null;
   }
 
@@ -195,22 +219,25 @@ export class Model {
   private advance(d: Decoding): number | null {
     if (d.done) return null;
     d.signal?.throwIfAborted();
+    const net = this.transformer();
     if (!d.started) {
       d.started = true;
       d.maps?.begin(this.config, d.src.length);
+      d.state = this.newState();
+      d.row = new DecoderRow(net.encode(d.src, d.state));
     }
-    if (this.holder !== d) this.restore(d);
     const pos = d.tokens.length;
     if (pos >= d.limit) {
-      d.done = true;
+      d.release();
       return null;
     }
     d.maps?.startStep();
     const c = this.config;
-    this.step(pos === 0 ? c.decoderStartId : d.tokens[pos - 1], pos, d.maps);
-    const id = this.choose(d, pos);
+    const s = this.scratchFor(1);
+    net.step(s, d.state!, [d.row!], [pos === 0 ? c.decoderStartId : d.tokens[pos - 1]], d.maps);
+    const id = this.choose(d, pos, s);
     if (id === c.eosId) {
-      d.done = true;
+      d.release();
       return null;
     }
     d.tokens.push(id);
@@ -222,52 +249,34 @@ export class Model {
    * the last step when the model has one, else the argmax (lowest id on a tie) of the logits
    * with the bad words banned.
    */
-  private choose(d: Decoding, pos: number): number {
+  private choose(d: Decoding, pos: number, s: StepScratch): number {
     const c = this.config;
     const forced = c.generation.forcedEosTokenId;
     if (forced !== null && pos === d.limit - 1) return forced;
     const { arena, kernels } = this.runtime();
-    const { logits } = this.transformer().state;
     if (this.bad.always.length + this.bad.sequences.length > 0) {
-      banBadWords(arena.readF32(logits, 0, c.tgtVocabSize), this.bad, c.decoderStartId, d.tokens);
+      banBadWords(arena.readF32(s.logits, 0, c.tgtVocabSize), this.bad, c.decoderStartId, d.tokens);
     }
-    return kernels.argmax(logits, 0, c.tgtVocabSize);
+    return kernels.argmax(s.logits, 0, c.tgtVocabSize);
   }
 
-  /** Puts a decoding's source and target positions back into the caches (another call used them). */
-  private restore(d: Decoding): void {
-    this.encodeSource(d.src);
-    this.holder = d;
-    // Positions 0 .. n-1 were fed [bos, tokens[0], ..., tokens[n-2]]: one pass over them all
-    // computes the same rows as the steps did, one at a time.
-    const n = d.tokens.length;
-    if (n > 0) this.decodeRows([this.config.decoderStartId, ...d.tokens.slice(0, n - 1)], 1);
+  /** A new, empty decoding state on the model's heap. */
+  private newState(): DecoderState {
+    if (this.heap === null) throw new WasmformerError('DISPOSED', 'this model was disposed');
+    return new DecoderState(this.heap, this.transformer().rowFloats);
   }
 
-  /** The encoder over checked source ids; the caches then hold no target position. */
-  private encodeSource(src: readonly number[]): void {
-    const { arena } = this.runtime();
-    const net = this.transformer();
-    const { srcIds, srcMask } = net.state;
-    const padId = this.config.padId;
-    arena.writeI32(srcIds, 0, src);
-    arena.writeF32(srcMask, 0, src.map((id) => (id === padId ? -Infinity : 0)));
-    net.encode(src.length, src.includes(padId));
-    this.holder = null;
-  }
-
-  /** Teacher-forced target ids at positions 0 .. ids.length-1; logits of the last `logitRows`. */
-  private decodeRows(ids: readonly number[], logitRows: number): void {
-    const net = this.transformer();
-    this.runtime().arena.writeI32(net.state.tgtIds, 0, ids);
-    net.decode(ids.length, 0, logitRows);
-  }
-
-  /** Feeds one checked token at position pos; its logits land in state.logits. */
-  private step(token: number, pos: number, maps: AttentionMaps | null): void {
-    const net = this.transformer();
-    this.runtime().arena.storeI32(net.state.tgtIds, 0, token);
-    net.decode(1, pos, 1, maps);
+  /** The step scratch, grown to hold `rows` rows (every step sees at most max_len positions and source positions). */
+  private scratchFor(rows: number): StepScratch {
+    const c = this.config;
+    const size = { rows, positions: c.maxLen, sources: c.maxLen };
+    if (this.scratch?.fits(size)) return this.scratch;
+    if (this.heap === null) throw new WasmformerError('DISPOSED', 'this model was disposed');
+    const before = this.scratch;
+    this.scratch = null;
+    before?.release();
+    this.scratch = new StepScratch(this.heap, c, { ...size, rows: Math.max(rows, before?.size.rows ?? 0) });
+    return this.scratch;
   }
 
   private runtime(): Runtime {

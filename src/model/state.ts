@@ -1,41 +1,98 @@
 import type { ModelConfig } from '../families/index.js';
-import type { AttentionScratch, KV } from '../layers/attention.js';
-import type { Arena, Region } from '../runtime/index.js';
+import type { KV } from '../layers/attention.js';
+import type { Scratch } from '../layers/scratch.js';
+import type { Arena, Heap, Region } from '../runtime/index.js';
 
 /**
- * The activations of one forward pass, allocated once at load for the longest sequence
- * (max_len rows): the decoding loop never allocates. Encoder and decoder share the scratch,
- * as they never run at the same time.
+ * The encoder's activations, allocated once at load for the longest source (max_len rows).
+ * A decoding step's are a StepScratch, sized for its rows.
  */
-export class RunState {
+export class RunState implements Scratch {
   readonly srcIds: Region; // [maxLen] int32 source ids
-  readonly tgtIds: Region; // [maxLen] int32 target ids
   readonly srcMask: Region; // [maxLen] 0, or -Infinity where the source id is pad_id
   readonly memory: Region; // [maxLen, dModel] the encoder's stream, then its output
-  readonly x: Region; // [maxLen, dModel] the decoder's stream
   readonly h: Region; // [maxLen, dModel] LayerNorm(x), the sublayer input in pre-LN
   readonly y: Region; // [maxLen, dModel] a sublayer's output
   readonly encoderKV: KV; // [maxLen, dModel] x2 the encoder self-attention's keys and values
-  readonly attention: AttentionScratch; // q, ctx [maxLen, dModel]; probs [heads, maxLen, maxLen]
-  readonly hidden: Region; // [maxLen, ffnDim] the feed-forward's inner activations (the wider stack's)
-  readonly logits: Region; // [maxLen, tgtVocab]
+  readonly q: Region; // [maxLen, dModel] queries
+  readonly ctx: Region; // [maxLen, dModel] attention context
+  readonly probs: Region; // [heads, maxLen, maxLen] attention weights
+  readonly hidden: Region; // [maxLen, ffnDim] the feed-forward's inner activations
 
   constructor(arena: Arena, c: ModelConfig) {
     const rows = c.maxLen * c.dModel;
     this.srcIds = arena.alloc(c.maxLen, 'source ids');
-    this.tgtIds = arena.alloc(c.maxLen, 'target ids');
     this.srcMask = arena.alloc(c.maxLen, 'source padding mask');
     this.memory = arena.alloc(rows, 'memory');
-    this.x = arena.alloc(rows, 'decoder stream');
     this.h = arena.alloc(rows, 'normalised input');
     this.y = arena.alloc(rows, 'sublayer output');
     this.encoderKV = { k: arena.alloc(rows, 'encoder keys'), v: arena.alloc(rows, 'encoder values') };
-    this.attention = {
-      q: arena.alloc(rows, 'queries'),
-      ctx: arena.alloc(rows, 'attention context'),
-      probs: arena.alloc(Math.max(c.encoderHeads, c.decoderHeads) * c.maxLen * c.maxLen, 'attention weights'),
-    };
-    this.hidden = arena.alloc(c.maxLen * Math.max(c.encoderFfnDim, c.decoderFfnDim), 'feed-forward hidden');
-    this.logits = arena.alloc(c.maxLen * c.tgtVocabSize, 'logits');
+    this.q = arena.alloc(rows, 'queries');
+    this.ctx = arena.alloc(rows, 'attention context');
+    this.probs = arena.alloc(c.encoderHeads * c.maxLen * c.maxLen, 'encoder attention weights');
+    this.hidden = arena.alloc(c.maxLen * c.encoderFfnDim, 'encoder feed-forward hidden');
+  }
+}
+
+/** What a StepScratch must hold: rows per step, positions per row, source positions. */
+export interface StepSize {
+  readonly rows: number;
+  readonly positions: number;
+  readonly sources: number;
+}
+
+/**
+ * A decoding step's activations for up to `size.rows` rows, on the model's heap: the token ids,
+ * the decoder's stream, the sublayers' scratch, the logits, and the key tables through which
+ * each row finds its own past and its source. Reused step after step; replaced by a larger one
+ * when a call needs more.
+ */
+export class StepScratch implements Scratch {
+  readonly ids: Region; // [rows] int32 the tokens fed
+  readonly x: Region; // [rows, dModel] the decoder's stream
+  readonly h: Region;
+  readonly y: Region;
+  readonly q: Region;
+  readonly ctx: Region;
+  readonly hidden: Region; // [rows, decoderFfnDim]
+  readonly probs: Region; // [heads, max(positions, sources)] one row's attention weights
+  readonly logits: Region; // [rows, tgtVocab]
+  readonly selfTables: Region; // int32 [rows, positions] offsets of each row's past positions
+  readonly selfCounts: Region; // int32 [rows]
+  readonly crossTables: Region; // int32 [rows, sources] offsets of each row's source positions
+  readonly crossCounts: Region; // int32 [rows]
+  private readonly regions: Region[];
+
+  constructor(
+    private readonly heap: Heap,
+    c: ModelConfig,
+    readonly size: StepSize,
+  ) {
+    const { rows, positions, sources } = size;
+    const alloc = (length: number, label: string): Region => heap.alloc(length, label);
+    this.regions = [
+      (this.ids = alloc(rows, 'step token ids')),
+      (this.x = alloc(rows * c.dModel, 'decoder stream')),
+      (this.h = alloc(rows * c.dModel, 'step normalised input')),
+      (this.y = alloc(rows * c.dModel, 'step sublayer output')),
+      (this.q = alloc(rows * c.dModel, 'step queries')),
+      (this.ctx = alloc(rows * c.dModel, 'step attention context')),
+      (this.hidden = alloc(rows * c.decoderFfnDim, 'decoder feed-forward hidden')),
+      (this.probs = alloc(c.decoderHeads * Math.max(positions, sources), 'decoder attention weights')),
+      (this.logits = alloc(rows * c.tgtVocabSize, 'logits')),
+      (this.selfTables = alloc(rows * positions, 'self-attention key tables')),
+      (this.selfCounts = alloc(rows, 'self-attention key counts')),
+      (this.crossTables = alloc(rows * sources, 'cross-attention key tables')),
+      (this.crossCounts = alloc(rows, 'cross-attention key counts')),
+    ];
+  }
+
+  /** Whether it holds a step of this size. */
+  fits(size: StepSize): boolean {
+    return size.rows <= this.size.rows && size.positions <= this.size.positions && size.sources <= this.size.sources;
+  }
+
+  release(): void {
+    for (const r of this.regions) this.heap.free(r);
   }
 }

@@ -2,25 +2,28 @@ import type { ModelConfig } from '../families/index.js';
 import type { Embedding } from '../layers/embedding.js';
 import type { Linear } from '../layers/linear.js';
 import type { LayerNorm } from '../layers/norm.js';
-import type { Region } from '../runtime/index.js';
+import type { Arena } from '../runtime/index.js';
+import { index } from '../runtime/index.js';
 import type { AttentionMaps } from './attention-maps.js';
-import type { DecoderLayer } from './decoder.js';
+import type { DecoderLayer, StepKeys } from './decoder.js';
+import type { DecoderRow, DecoderState, Source } from './decoder-state.js';
 import type { EncoderLayer } from './encoder.js';
-import type { RunState } from './state.js';
+import type { RunState, StepScratch } from './state.js';
 
 /**
  * The encoder-decoder of "Attention Is All You Need", Figure 1, over regions of one memory.
- * Its two verbs: `encode` a source once, then `decode` target positions, any number at a time,
- * each decoder layer caching its keys and values so a step costs one position's work.
- * Ids go in through state.srcIds / state.tgtIds; logits come out in state.logits.
+ * Its two verbs: `encode` a source once (into a DecoderState: every decoder layer's
+ * cross-attention keys and values), then `step` any number of rows of a decoding by one
+ * position, or `sequence` one row by many (teacher forcing). It keeps no decoding's state.
  */
 export class Transformer {
-  private memoryLen = 0;
-  private memoryMask: Region | null = null;
+  /** Floats of one position's keys and values in every decoder layer. */
+  readonly rowFloats: number;
 
   constructor(
     readonly config: ModelConfig,
     readonly state: RunState,
+    private readonly arena: Arena,
     readonly srcTokEmb: Embedding,
     readonly tgtTokEmb: Embedding,
     readonly encoderLayers: EncoderLayer[],
@@ -28,35 +31,98 @@ export class Transformer {
     readonly decoderLayers: DecoderLayer[],
     readonly decoderNorm: LayerNorm | null,
     readonly generator: Linear,
-  ) {}
+  ) {
+    this.rowFloats = 2 * config.dModel * config.numDecoderLayers;
+  }
 
-  /** memory = Encoder(src) for state.srcIds[0, srcLen); `padded` when state.srcMask hides some. */
-  encode(srcLen: number, padded: boolean): void {
+  /** Encodes checked source ids into a new source of the decoding `into`. */
+  encode(src: readonly number[], into: DecoderState): Source {
     const { memory, srcIds, srcMask } = this.state;
-    this.memoryMask = padded ? srcMask : null;
-    this.memoryLen = srcLen;
+    const padId = this.config.padId;
+    const padded = src.includes(padId);
+    this.arena.writeI32(srcIds, 0, src);
+    this.arena.writeF32(srcMask, 0, src.map((id) => (id === padId ? -Infinity : 0)));
     // Input embedding * sqrt(d_model) + positional encoding
-    this.srcTokEmb.forward(memory, srcIds, srcLen, 0);
+    this.srcTokEmb.forward(memory, srcIds, src.length, 0);
     // N x (self-attention, feed-forward)
-    for (const layer of this.encoderLayers) layer.forward(memory, srcLen, this.memoryMask);
-    this.encoderNorm?.forward(memory, null, memory, null, srcLen);
+    for (const layer of this.encoderLayers) layer.forward(memory, src.length, padded ? srcMask : null, this.state);
+    this.encoderNorm?.forward(memory, null, memory, null, src.length);
     // Every decoder layer's cross-attention keys and values, once per source
-    for (const layer of this.decoderLayers) layer.remember(memory, srcLen);
+    const source = into.addSource(src.length, src.map((id) => id !== padId));
+    for (const layer of this.decoderLayers) layer.remember(memory, src.length, source, this.rowFloats);
+    return source;
   }
 
   /**
-   * Decodes state.tgtIds[0, rows) at target positions pos..pos+rows (positions before pos are
-   * in the caches) and writes the logits of the last `logitRows` of them to state.logits.
-   * With maps (one row at a time), every decoder layer's attention weights are recorded.
+   * Feeds tokens[i] to rows[i] at its next position (all rows at the same length) and writes
+   * the logits of every row to s.logits [rows, tgt_vocab]; each row's past then includes it.
    */
-  decode(rows: number, pos: number, logitRows: number, maps: AttentionMaps | null = null): void {
-    const { x, tgtIds, logits } = this.state;
+  step(s: StepScratch, state: DecoderState, rows: readonly DecoderRow[], tokens: ArrayLike<number>, maps: AttentionMaps | null = null): void {
+    const n = rows.length;
+    const length = rows[0].length;
+    const { block, at } = state.take(n);
+    const i32 = this.arena.i32();
+    const stride = s.size.positions;
+    for (let i = 0; i < n; i++) {
+      const row = rows[i];
+      const table = index(s.selfTables) + i * stride;
+      i32.set(row.keys.subarray(0, length), table);
+      i32[table + length] = index(block) + at + i * this.rowFloats;
+      i32[index(s.selfCounts) + i] = length + 1;
+    }
+    this.writeCross(s, rows);
+    this.arena.writeI32(s.ids, 0, tokens);
+    this.decode(s, n, length, 0, { block, at, rowFloats: this.rowFloats, ...this.tables(s) }, maps, rows[0].source);
+    for (let i = 0; i < n; i++) rows[i].push(index(block) + at + i * this.rowFloats);
+  }
+
+  /**
+   * Teacher forcing: feeds tokens to one row at its next positions, all in one pass (query i
+   * sees the row's past and tokens 0..i), and writes each position's logits to s.logits.
+   */
+  sequence(s: StepScratch, state: DecoderState, row: DecoderRow, tokens: readonly number[]): void {
+    const n = tokens.length;
+    const length = row.length;
+    const { block, at } = state.take(n);
+    const i32 = this.arena.i32();
+    const stride = s.size.positions;
+    for (let i = 0; i < n; i++) {
+      const table = index(s.selfTables) + i * stride;
+      i32.set(row.keys.subarray(0, length), table);
+      for (let j = 0; j <= i; j++) i32[table + length + j] = index(block) + at + j * this.rowFloats;
+      i32[index(s.selfCounts) + i] = length + i + 1;
+    }
+    this.writeCross(s, Array.from({ length: n }, () => row));
+    this.arena.writeI32(s.ids, 0, tokens);
+    this.decode(s, n, length, this.config.dModel, { block, at, rowFloats: this.rowFloats, ...this.tables(s) }, null, row.source);
+    for (let i = 0; i < n; i++) row.push(index(block) + at + i * this.rowFloats);
+  }
+
+  /** Each row's source positions into the cross-attention tables. */
+  private writeCross(s: StepScratch, rows: readonly DecoderRow[]): void {
+    const i32 = this.arena.i32();
+    for (let i = 0; i < rows.length; i++) {
+      const { keys } = rows[i].source;
+      i32.set(keys, index(s.crossTables) + i * s.size.sources);
+      i32[index(s.crossCounts) + i] = keys.length;
+    }
+  }
+
+  private tables(s: StepScratch): Pick<StepKeys, 'self' | 'cross'> {
+    return {
+      self: { tables: s.selfTables, stride: s.size.positions, counts: s.selfCounts },
+      cross: { tables: s.crossTables, stride: s.size.sources, counts: s.crossCounts },
+    };
+  }
+
+  /** The decoder over s.ids[0, rows) at position `position` (plus i · posStride for row i), then the generator. */
+  private decode(s: StepScratch, rows: number, position: number, posStride: number, keys: StepKeys, maps: AttentionMaps | null, source: Source): void {
     // Output embedding * sqrt(d_model) + positional encoding
-    this.tgtTokEmb.forward(x, tgtIds, rows, pos);
+    this.tgtTokEmb.forward(s.x, s.ids, rows, position, posStride);
     // N x (masked self-attention, cross-attention over memory, feed-forward)
-    for (const layer of this.decoderLayers) layer.forward(x, rows, pos, this.memoryLen, this.memoryMask, maps);
-    this.decoderNorm?.forward(x, null, x, null, rows);
+    for (const layer of this.decoderLayers) layer.forward(s.x, rows, keys, s, maps, source);
+    this.decoderNorm?.forward(s.x, null, s.x, null, rows);
     // Linear (the generator): logits over the target vocabulary
-    this.generator.forward(logits, 0, x, rows - logitRows, logitRows);
+    this.generator.forward(s.logits, s.x, rows);
   }
 }

@@ -4,6 +4,7 @@ import { Kernels, type KernelExports } from './kernels.js';
 import { chooseBuild, compileModule, wasmUrl, type Build, type WasmSource } from './wasm.js';
 
 export { Arena, index, type Region } from './arena.js';
+export { Heap } from './heap.js';
 export { Act, Kernels, type KernelExports, type Packed } from './kernels.js';
 export { chooseBuild, supportedBuilds, type Build, type WasmSource } from './wasm.js';
 

@@ -18,7 +18,9 @@ export interface KernelExports {
   relu(out: number, x: number, n: number): void;
   add(out: number, a: number, b: number, n: number): void;
   vexp(out: number, x: number, n: number): void;
-  embed(out: number, table: number, ids: number, pos: number, n: number, dModel: number, scale: number): void;
+  embed(out: number, table: number, ids: number, pos: number, n: number, dModel: number, scale: number, posStride: number): void;
+  attendRows(out: number, q: number, base: number, probs: number, rows: number, nhead: number, dk: number, ldq: number, ldo: number,
+    tables: number, tableStride: number, counts: number, kAdd: number, vAdd: number, scale: number, probsStride: number): void;
   argmax(x: number, n: number): number;
 }
 
@@ -120,6 +122,40 @@ export class Kernels {
     );
   }
 
+  /**
+   * Multi-head attention of `rows` single queries, each over its own keys, found through a
+   * table (see assembly/attention.ts): query r (q row r, stride ldq) attends to counts[r] keys
+   * whose rows start at the absolute element offsets tables[r · tableStride + j]; the key at
+   * + kAdd, the value at + vAdd, nhead·dk floats each. Probabilities of row r go to probs at
+   * r · probsStride (0: one scratch for all). Counts are checked here; the tables' entries are
+   * the DecoderState's, which makes them from its own blocks.
+   */
+  attendRows(
+    out: Region, q: Region, probs: Region, rows: number, nhead: number, dk: number, ldq: number, ldo: number,
+    tables: Region, tableStride: number, counts: Region, kAdd: number, vAdd: number, scale: number, probsStride: number,
+  ): void {
+    positive('attendRows', 'rows', rows);
+    positive('attendRows', 'nhead', nhead);
+    positive('attendRows', 'dk', dk);
+    positive('attendRows', 'tableStride', tableStride);
+    const width = nhead * dk;
+    span('attendRows', 'q', q, 0, rows, width, ldq);
+    span('attendRows', 'out', out, 0, rows, width, ldo);
+    span('attendRows', 'tables', tables, 0, rows, tableStride, tableStride);
+    span('attendRows', 'counts', counts, 0, 1, rows, rows);
+    const i32 = this.arena.i32();
+    let most = 0;
+    for (let r = 0; r < rows; r++) {
+      const n = i32[index(counts) + r];
+      if (!(n >= 1 && n <= tableStride)) {
+        throw new WasmformerError('BAD_ARGUMENT', `attendRows: row ${r} has ${n} keys, not in [1, ${tableStride}]`);
+      }
+      most = Math.max(most, n);
+    }
+    span('attendRows', 'probs', probs, 0, probsStride === 0 ? 1 : rows, nhead * most, probsStride);
+    this.raw.attendRows(out.ptr, q.ptr, 0, probs.ptr, rows, nhead, dk, ldq, ldo, tables.ptr, tableStride, counts.ptr, kAdd, vAdd, scale, probsStride);
+  }
+
   /** scores[sq, sk] (stride ldo) = scale · q[sq, dk] · k[sk, dk]^T, strided rows. */
   qkT(out: Region, outAt: number, q: Region, qAt: number, k: Region, kAt: number, sq: number, sk: number, dk: number, ldq: number, ldk: number, ldo: number, scale: number): void {
     positive('qkT', 'sq', sq);
@@ -186,17 +222,21 @@ export class Kernels {
   }
 
   /**
-   * out[n, dModel] = table[ids[i]] · scale + pos[posAt + i] (pos null: no positions). Ids are
-   * int32 in `ids` and must lie in [0, vocab): checked here, as the kernel trusts them.
+   * out[n, dModel] = table[ids[i]] · scale + the position row at posAt + i · posStride (pos
+   * null: no positions; posStride dModel: consecutive positions, 0: the same one for every row).
+   * Ids are int32 in `ids` and must lie in [0, vocab): checked here, as the kernel trusts them.
    */
-  embed(out: Region, ids: Region, table: Region, vocab: number, pos: Region | null, posAt: number, n: number, dModel: number, scale: number): void {
+  embed(out: Region, ids: Region, table: Region, vocab: number, pos: Region | null, posAt: number, n: number, dModel: number, scale: number, posStride = dModel): void {
     positive('embed', 'n', n);
     positive('embed', 'dModel', dModel);
     positive('embed', 'vocab', vocab);
     span('embed', 'ids', ids, 0, 1, n, n);
     span('embed', 'table', table, 0, vocab, dModel, dModel);
     span('embed', 'out', out, 0, n, dModel, dModel);
-    if (pos) span('embed', 'pos', pos, posAt, n, dModel, dModel);
+    if (posStride !== 0 && posStride !== dModel) {
+      throw new WasmformerError('BAD_ARGUMENT', `embed: posStride must be 0 or dModel (${dModel}), got ${posStride}`);
+    }
+    if (pos) span('embed', 'pos', pos, posAt, posStride === 0 ? 1 : n, dModel, dModel);
     const i32 = this.arena.i32();
     const base = index(ids);
     for (let i = 0; i < n; i++) {
@@ -205,7 +245,7 @@ export class Kernels {
         throw new WasmformerError('BAD_INPUT', `embed: id ${id} at position ${i} is outside the vocabulary [0, ${vocab})`);
       }
     }
-    this.raw.embed(out.ptr, table.ptr, ids.ptr, pos ? addr(pos, posAt) : 0, n, dModel, scale);
+    this.raw.embed(out.ptr, table.ptr, ids.ptr, pos ? addr(pos, posAt) : 0, n, dModel, scale, posStride);
   }
 
   /** The index of the largest of x[at .. at+n) (the lowest index wins a tie). */
