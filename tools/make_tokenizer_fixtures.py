@@ -17,7 +17,7 @@ bare `sentencepiece` make of a few hundred hard strings. Writes test/fixtures/to
                             decode(input_ids) / decode(labels) with skip_special_tokens=True
     decode_random           seeded random id lists and HF's decode of each
     special                 pad / eos / unk ids, all_special_tokens and their ids, vocab sizes
-  spm-<kind>/               bare models (WORD, CHAR, ...): model.spm and expected.json (spm only)
+  spm-<kind>/               bare models (WORD, CHAR, shifted scores): model.spm and expected.json
 
 Run: /work/.venv/bin/python tools/make_tokenizer_fixtures.py [--out test/fixtures/tokenizers]
 (transformers 5.18.0, sentencepiece 0.2.2). Training is seeded and single-threaded.
@@ -114,7 +114,19 @@ CASES = {
                                           'extra_special_tokens': ['<eop>'],
                                           'added_tokens_decoder': 'mask'}),
 }
-BARE = {'spm-word': 'en_word', 'spm-char': 'de_char'}
+def shifted_scores(model):
+    """The model with every normal piece's score raised by 20, so user-defined pieces (whose score
+    does not follow the others') no longer win: pins how sentencepiece scores them."""
+    proto = sentencepiece_model_pb2.ModelProto.FromString(model)
+    for piece in proto.pieces:
+        if piece.type == piece.NORMAL:
+            piece.score += 20
+    return proto.SerializeToString()
+
+
+# Bare models: (trained model, transformation of its bytes or None).
+BARE = {'spm-word': ('en_word', None), 'spm-char': ('de_char', None),
+        'spm-userdef-shifted': ('en_unigram_identity', shifted_scores)}
 
 
 def hard_strings(en, de):
@@ -182,7 +194,8 @@ def hard_strings(en, de):
         'x<sep>y', '<0x41>', '<ctl>', 'C++ and e.g. this :: that', 'z.B. so...', '_underscores_',
         '</s> leading', 'trailing </s>', '<pad><pad>', '<unk>word', 'word<unk>', '<<<', '<< quoted >>',
         'a << b <<< c', '„Anführungszeichen“', 'A b A', 'smile 🙂 :)', 'ßﬁ…œ', 'ä and a\u0308',
-    ]
+        'a::b::::c', 'C++C++ e.g.e.g.', '🙂🙂 🙂', '<sep><sep>', '>>de<<>>de<<',
+    ] + ['x' + ' ' * n + 'z' for n in (2, 3, 7, 9, 10, 11, 17, 25)]
     plain = [
         'Hello world', "Don't stop: \"quotes\", 'apostrophes' — dashes… ellipsis", 'UPPER lower MiXeD',
         'file.txt /usr/bin --option=value -x', 'https://example.com/a?b=c&d=e#frag', 'user@example.org',
@@ -253,6 +266,7 @@ def spm_record(sp, strings):
         'decoded_pieces': [sp.decode_pieces(p) for p in pieces],
         'normalized': [sp.normalize(s) for s in strings],
         'size': sp.get_piece_size(),
+        'unk_bos_eos_pad': [sp.unk_id(), sp.bos_id(), sp.eos_id(), sp.pad_id()],
     }
 
 
@@ -395,8 +409,8 @@ def main():
     write_json(out / 'charsmaps.json', charsmaps(models))
     for name, case in CASES.items():
         make_case(name, case, models, strings, out)
-    for name, model in BARE.items():
-        make_bare(name, models[model], strings, out)
+    for name, (model, transform) in BARE.items():
+        make_bare(name, transform(models[model]) if transform else models[model], strings, out)
     print(f'{len(strings)} strings, {len(CASES)} Marian cases, {len(BARE)} bare models -> {out}')
 
 

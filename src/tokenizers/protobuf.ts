@@ -1,0 +1,182 @@
+import { WasmformerError } from '../errors.js';
+
+/** The protobuf wire types (the low three bits of a field's tag). */
+export const WIRE = { varint: 0, fixed64: 1, bytes: 2, startGroup: 3, endGroup: 4, fixed32: 5 } as const;
+
+/** protobuf's own limit on nested messages and groups; deeper input is refused, not recursed into. */
+const MAX_DEPTH = 100;
+
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/**
+ * Reads one protobuf message's fields in order, without a schema: `next()` reads a tag, then
+ * the caller reads its value with the method its schema names (or `skip()`s it). Every
+ * malformed or truncated input is a BAD_FILE error naming the file, the message and the byte.
+ */
+export class ProtoReader {
+  /** The field number and wire type of the tag `next()` read last. */
+  field = 0;
+  wire = 0;
+  private pos: number;
+  private readonly view: DataView;
+
+  /** `where` names the file and message for errors ("source.spm: trainer_spec"). */
+  constructor(
+    private readonly buf: Uint8Array,
+    private readonly where: string,
+    start = 0,
+    private readonly end = buf.length,
+    private readonly depth = 0,
+  ) {
+    this.pos = start;
+    this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  }
+
+  /** Reads the next tag; false at the end of the message. */
+  next(): boolean {
+    if (this.pos >= this.end) return false;
+    const at = this.pos;
+    const tag = this.varint64();
+    const field = tag.hi === 0 ? tag.lo >>> 3 : -1;
+    this.wire = tag.lo & 7;
+    if (field <= 0 || field > 0x1fffffff) throw this.error(`invalid field number in the tag at byte ${at}`);
+    if (this.wire > 5) throw this.error(`invalid wire type ${this.wire} in the tag at byte ${at}`);
+    if (this.wire === WIRE.endGroup) throw this.error(`an end-group tag without its group at byte ${at}`);
+    this.field = field;
+    return true;
+  }
+
+  /** A varint field as a JS number: exact up to 2^53, as protobuf's uint64 otherwise rounded. */
+  uint64(): number {
+    const { lo, hi } = this.varint64();
+    return hi * 0x100000000 + lo;
+  }
+
+  /** An int32 or enum field (negative values are sign-extended to ten bytes on the wire). */
+  int32(): number {
+    return this.varint64().lo | 0;
+  }
+
+  /** A bool field. */
+  bool(): boolean {
+    const { lo, hi } = this.varint64();
+    return (lo | hi) !== 0;
+  }
+
+  /** A float field (fixed32, little-endian IEEE 754 single). */
+  float(): number {
+    this.need(4, 'a fixed32 value');
+    const value = this.view.getFloat32(this.pos, true);
+    this.pos += 4;
+    return value;
+  }
+
+  /** A bytes field, as a view into the buffer. */
+  bytes(): Uint8Array {
+    const [start, end] = this.delimited();
+    return this.buf.subarray(start, end);
+  }
+
+  /** A string field, which must be UTF-8. */
+  string(): string {
+    const at = this.pos;
+    try {
+      return utf8.decode(this.bytes());
+    } catch (e) {
+      if (e instanceof WasmformerError) throw e;
+      throw this.error(`the string at byte ${at} is not UTF-8`);
+    }
+  }
+
+  /** An embedded message field: a reader over its bytes, named `name` in errors. */
+  message(name: string): ProtoReader {
+    const [start, end] = this.delimited();
+    if (this.depth + 1 > MAX_DEPTH) throw this.error(`messages nested deeper than ${MAX_DEPTH}`);
+    return new ProtoReader(this.buf, `${this.where}.${name}`, start, end, this.depth + 1);
+  }
+
+  /** Skips the value of the field `next()` read (an unknown field, or a known one of another wire type). */
+  skip(): void {
+    this.skipValue(this.field, this.wire, this.depth);
+  }
+
+  /** A BAD_FILE error naming this reader's file and message. */
+  error(why: string): WasmformerError {
+    return new WasmformerError('BAD_FILE', `${this.where}: ${why}`);
+  }
+
+  private skipValue(field: number, wire: number, depth: number): void {
+    switch (wire) {
+      case WIRE.varint:
+        this.varint64();
+        return;
+      case WIRE.fixed64:
+        this.need(8, 'a fixed64 value');
+        this.pos += 8;
+        return;
+      case WIRE.bytes:
+        this.delimited();
+        return;
+      case WIRE.fixed32:
+        this.need(4, 'a fixed32 value');
+        this.pos += 4;
+        return;
+      default:
+        this.skipGroup(field, depth + 1);
+    }
+  }
+
+  /** Skips a (deprecated) group up to its matching end-group tag. */
+  private skipGroup(field: number, depth: number): void {
+    if (depth > MAX_DEPTH) throw this.error(`groups nested deeper than ${MAX_DEPTH}`);
+    for (;;) {
+      if (this.pos >= this.end) throw this.error(`group ${field} has no end-group tag`);
+      const at = this.pos;
+      const tag = this.varint64();
+      const inner = tag.lo >>> 3;
+      const wire = tag.lo & 7;
+      if (tag.hi !== 0 || inner === 0 || wire > 5) throw this.error(`invalid tag at byte ${at}`);
+      if (wire === WIRE.endGroup) {
+        if (inner !== field) throw this.error(`group ${field} ends with the end-group tag of field ${inner} at byte ${at}`);
+        return;
+      }
+      this.skipValue(inner, wire, depth);
+    }
+  }
+
+  /** Reads a length prefix and returns the [start, end) of the bytes it announces. */
+  private delimited(): [number, number] {
+    const at = this.pos;
+    const { lo, hi } = this.varint64();
+    if (hi !== 0 || lo > 0x7fffffff) throw this.error(`length at byte ${at} is over 2 GiB`);
+    if (lo > this.end - this.pos) {
+      throw this.error(`truncated: a field of ${lo} bytes at byte ${this.pos} runs past the end of its message (byte ${this.end})`);
+    }
+    const start = this.pos;
+    this.pos += lo;
+    return [start, this.pos];
+  }
+
+  /** Reads a varint of up to ten bytes as its low and high 32 bits (bits past 64 are dropped, as protobuf does). */
+  private varint64(): { lo: number; hi: number } {
+    const at = this.pos;
+    let lo = 0;
+    let hi = 0;
+    for (let i = 0; i < 10; i++) {
+      if (this.pos >= this.end) throw this.error(`truncated: the varint at byte ${at} runs past the end of its message`);
+      const b = this.buf[this.pos++];
+      const bits = b & 0x7f;
+      if (i < 4) lo |= bits << (7 * i);
+      else if (i === 4) {
+        lo |= (bits & 0xf) << 28;
+        hi |= bits >>> 4;
+      } else hi |= bits << (7 * i - 32);
+      if (b < 0x80) return { lo: lo >>> 0, hi: hi >>> 0 };
+    }
+    throw this.error(`the varint at byte ${at} is longer than ten bytes`);
+  }
+
+  private need(n: number, what: string): void {
+    if (n > this.end - this.pos) throw this.error(`truncated: ${what} at byte ${this.pos} runs past the end of its message`);
+  }
+}
