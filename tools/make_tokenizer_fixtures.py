@@ -8,16 +8,19 @@ the Hugging Face hub serves opus-mt models, and records what transformers' `Mari
 bare `sentencepiece` make of a few hundred hard strings. Writes test/fixtures/tokenizers/:
 
   strings.json              the strings, one list every case is run on
+  trie.json                 transformers' Trie.split on token sets with shared prefixes
   charsmaps.json            the rules of the builtin charsmaps (nmt_nfkc, nmt_nfkc_cf) whose key is
                             one code point, a seeded sample of their longer keys, and every rule
                             of the user-defined TSV, as sentencepiece's own Decompile() lists them
   <case>/                   a Marian folder (CASES below says what each covers) and expected.json:
-    spm.{source,target}     per string: sentencepiece's pieces, ids, decode(ids); and normalize()
+    spm_{source,target}     per string: sentencepiece's pieces, ids, decode(ids), decode_pieces(pieces)
+                            (null where it equals decode(ids)) and normalize(); the piece count and
+                            unk / bos / eos / pad ids
     marian                  per string: HF's tokenize(text), input_ids, labels (text_target) and
                             decode(input_ids) / decode(labels) with skip_special_tokens=True
     decode_random           seeded random id lists and HF's decode of each
     special                 pad / eos / unk ids, all_special_tokens and their ids, vocab sizes
-  spm-<kind>/               bare models (WORD, CHAR, shifted scores): model.spm and expected.json
+  spm-<kind>/               bare models (WORD, CHAR, shifted scores, UNUSED pieces): model.spm and expected.json
 
 Run: /work/.venv/bin/python tools/make_tokenizer_fixtures.py [--out test/fixtures/tokenizers]
 (transformers 5.18.0, sentencepiece 0.2.2). Training is seeded and single-threaded.
@@ -100,14 +103,15 @@ CASES = {
     'bpe-bytes-separate': dict(source='en_bpe_cf_bytes', target='de_bpe_bytes', separate=True,
                                drop=0.03, extra=[], config='saved'),
     # Identity normalizer, user-defined symbols (one of them an additional special token), byte
-    # fallback; a hand-written old-style tokenizer_config.json.
+    # fallback; a hand-written old-style tokenizer_config.json with split_special_tokens (so
+    # special tokens in the text go through SentencePiece).
     'unigram-identity-userdef': dict(source='en_unigram_identity', target='de_unigram_identity', separate=False,
                                      drop=0.05, extra=['>>de<<'],
-                                     config={'source_lang': 'en', 'target_lang': 'de',
+                                     config={'source_lang': 'en', 'target_lang': 'de', 'split_special_tokens': True,
                                              'additional_special_tokens': ['<sep>']}),
     # Rule TSV + denormalizer (source), BPE with whitespace as suffix (target), separate vocabs;
-    # added tokens with lstrip / rstrip, a special token that is in no vocabulary, and
-    # clean_up_tokenization_spaces.
+    # added tokens with lstrip + rstrip, lstrip alone and single_word (two of them in no
+    # vocabulary), a special token that is in no vocabulary, and clean_up_tokenization_spaces.
     'rules-suffix-separate': dict(source='en_unigram_rules', target='de_bpe_suffix', separate=True,
                                   drop=0.02, extra=['<mask>'],
                                   config={'separate_vocabs': True, 'clean_up_tokenization_spaces': True,
@@ -124,9 +128,21 @@ def shifted_scores(model):
     return proto.SerializeToString()
 
 
+def some_unused(model):
+    """The model with a seeded tenth of its longer normal pieces made UNUSED: segmentation skips
+    them (unigram) or splits them back into the pieces they were merged from (BPE)."""
+    proto = sentencepiece_model_pb2.ModelProto.FromString(model)
+    rng = random.Random(5)
+    for piece in proto.pieces:
+        if piece.type == piece.NORMAL and len(piece.piece) > 1 and rng.random() < 0.1:
+            piece.type = piece.UNUSED
+    return proto.SerializeToString()
+
+
 # Bare models: (trained model, transformation of its bytes or None).
 BARE = {'spm-word': ('en_word', None), 'spm-char': ('de_char', None),
-        'spm-userdef-shifted': ('en_unigram_identity', shifted_scores)}
+        'spm-userdef-shifted': ('en_unigram_identity', shifted_scores),
+        'spm-unigram-unused': ('en_unigram_identity', some_unused), 'spm-bpe-unused': ('de_bpe_suffix', some_unused)}
 
 
 def hard_strings(en, de):
@@ -195,6 +211,8 @@ def hard_strings(en, de):
         '</s> leading', 'trailing </s>', '<pad><pad>', '<unk>word', 'word<unk>', '<<<', '<< quoted >>',
         'a << b <<< c', '„Anführungszeichen“', 'A b A', 'smile 🙂 :)', 'ßﬁ…œ', 'ä and a\u0308',
         'a::b::::c', 'C++C++ e.g.e.g.', '🙂🙂 🙂', '<sep><sep>', '>>de<<>>de<<',
+        'a [W] b', 'a[W]b', '[W]x', 'x[W]', '[W]', ' [W] ', 'x [W]y', 'x\u3000<L> y', 'x  <L>', '<L>  y',
+        '\t<mask>\t', '<mask><L>[W]<mask>',
     ] + ['x' + ' ' * n + 'z' for n in (2, 3, 7, 9, 10, 11, 17, 25)]
     plain = [
         'Hello world', "Don't stop: \"quotes\", 'apostrophes' — dashes… ellipsis", 'UPPER lower MiXeD',
@@ -259,11 +277,13 @@ def spm_record(sp, strings):
     """sentencepiece's own answers, per string."""
     pieces = [sp.encode(s, out_type=str) for s in strings]
     ids = [sp.encode(s, out_type=int) for s in strings]
+    decoded = [sp.decode(i) for i in ids]
     return {
         'pieces': pieces,
         'ids': ids,
-        'decoded': [sp.decode(i) for i in ids],
-        'decoded_pieces': [sp.decode_pieces(p) for p in pieces],
+        'decoded': decoded,
+        # decode_pieces(pieces), where it differs from decode(ids) (unknown pieces), else null
+        'decoded_pieces': [None if sp.decode_pieces(p) == d else sp.decode_pieces(p) for p, d in zip(pieces, decoded)],
         'normalized': [sp.normalize(s) for s in strings],
         'size': sp.get_piece_size(),
         'unk_bos_eos_pad': [sp.unk_id(), sp.bos_id(), sp.eos_id(), sp.pad_id()],
@@ -323,9 +343,14 @@ def make_case(name, case, models, strings, out):
         config = dict(config)
         if config.get('added_tokens_decoder') == 'mask':
             vocab = json.loads((folder / 'vocab.json').read_text())
-            config['added_tokens_decoder'] = {str(vocab['<mask>']): {
-                'content': '<mask>', 'lstrip': True, 'rstrip': True, 'normalized': False, 'single_word': False,
-                'special': True}}
+            def added(content, lstrip=False, rstrip=False, single_word=False):
+                return {'content': content, 'lstrip': lstrip, 'rstrip': rstrip, 'normalized': False,
+                        'single_word': single_word, 'special': True}
+            config['added_tokens_decoder'] = {
+                str(vocab['<mask>']): added('<mask>', lstrip=True, rstrip=True),
+                str(len(vocab) + 5): added('[W]', single_word=True),
+                str(len(vocab) + 6): added('<L>', lstrip=True),
+            }
         (folder / 'tokenizer_config.json').write_text(json.dumps(config, ensure_ascii=False, indent=2) + '\n')
     tok = MarianTokenizer.from_pretrained(str(folder))
     marian = []
@@ -387,11 +412,29 @@ def charsmaps(models):
     return result
 
 
+def trie_cases():
+    """transformers' added-token Trie on token sets where tokens prefix or contain each other."""
+    from transformers.tokenization_python import Trie
+    sets = [['[CLS]', 'extra_id_1', 'extra_id_100'], ['ab', 'abc', 'b', 'bcd', 'cd'], ['lower', 'blowing', 'low', 'l'],
+            ['</s>', '<s>', '<unk>', '<pad>'], ['aaa', 'aa'], ['🙂', '🙂🙂x', 'x'], ['AB', 'BC', 'ABCD', 'C']]
+    rng = random.Random(11)
+    cases = []
+    for tokens in sets:
+        trie = Trie()
+        for t in tokens:
+            trie.add(t)
+        alphabet = sorted(set(''.join(tokens))) + [' ', 'z']
+        texts = ['[CLS] This is a extra_id_100', 'blower', ''] + [
+            ''.join(rng.choice(tokens + alphabet) for _ in range(rng.randrange(1, 9))) for _ in range(60)]
+        cases.append({'tokens': tokens, 'splits': [[t, trie.split(t)] for t in texts]})
+    return cases
+
+
 CASES_ABOUT = {
     'unigram-nfkc-shared': 'unigram nmt_nfkc both sides, shared vocab.json with 4% of pieces missing, language codes, no tokenizer_config.json',
     'bpe-bytes-separate': 'BPE with byte_fallback both sides (nmt_nfkc_cf source, identity target), separate vocabs of different sizes, tokenizer_config.json as save_pretrained writes it',
-    'unigram-identity-userdef': 'unigram identity normalizer, user-defined symbols, byte fallback (source), no dummy prefix (target), extra whitespace kept (source), additional special token',
-    'rules-suffix-separate': 'unigram with a user-defined rule TSV and a denormalizer (source), BPE with whitespace as suffix (target), separate vocabs, lstrip/rstrip added token, a special token in no vocab, clean_up_tokenization_spaces',
+    'unigram-identity-userdef': 'unigram identity normalizer, user-defined symbols, byte fallback (source), no dummy prefix (target), extra whitespace kept (source), additional special token, split_special_tokens',
+    'rules-suffix-separate': 'unigram with a user-defined rule TSV and a denormalizer (source), BPE with whitespace as suffix (target), separate vocabs, lstrip/rstrip/single_word added tokens, a special token in no vocab, clean_up_tokenization_spaces',
 }
 
 
@@ -407,6 +450,7 @@ def main():
         models = {name: train(name, spec, {'en': en, 'de': de}, Path(d)) for name, spec in MODELS.items()}
     write_json(out / 'strings.json', strings)
     write_json(out / 'charsmaps.json', charsmaps(models))
+    write_json(out / 'trie.json', trie_cases())
     for name, case in CASES.items():
         make_case(name, case, models, strings, out)
     for name, (model, transform) in BARE.items():

@@ -1,4 +1,5 @@
 import { WasmformerError } from '../errors.js';
+import { describe } from '../io/describe.js';
 import { BpeModel } from './bpe.js';
 import { CharsMap } from './charsmap.js';
 import { Normalizer } from './normalizer.js';
@@ -226,11 +227,4 @@ function bytesToText(bytes: number[]): string {
     pos += n || 1;
   }
   return text;
-}
-
-/** A value as an error message shows it. */
-export function describe(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}...` : value);
-  if (value === null || typeof value !== 'object') return String(value);
-  return Array.isArray(value) ? 'an array' : value.constructor?.name ?? 'an object';
 }

@@ -1,4 +1,5 @@
 import { WasmformerError } from '../errors.js';
+import { describe } from '../io/describe.js';
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder('utf-8', { ignoreBOM: true });
@@ -49,18 +50,21 @@ export function isValidUtf8(bytes: Uint8Array, start: number, end: number): bool
 }
 
 /**
- * A text argument as UTF-8, refused (BAD_ARGUMENT) when it is not a string or holds a lone
- * surrogate, which UTF-8 cannot carry (Python's sentencepiece refuses such a str too).
+ * Refuses (BAD_ARGUMENT) a text argument that is not a string or holds a lone surrogate, which
+ * UTF-8 cannot carry (Python's sentencepiece refuses such a str too).
  */
-export function textToUtf8(text: unknown, what: string): Uint8Array {
-  if (typeof text !== 'string') {
-    throw new WasmformerError('BAD_ARGUMENT', `${what} must be a string, got ${text === null ? 'null' : typeof text}`);
-  }
+export function checkText(text: unknown, what: string): asserts text is string {
+  if (typeof text !== 'string') throw new WasmformerError('BAD_ARGUMENT', `${what} must be a string, got ${describe(text)}`);
   const lone = /\p{Cs}/u.exec(text);
   if (lone) {
     const hex = text.charCodeAt(lone.index).toString(16).toUpperCase();
     throw new WasmformerError('BAD_ARGUMENT', `${what} has a lone surrogate U+${hex} at index ${lone.index}, which is not Unicode text`);
   }
+}
+
+/** A checked text argument (see checkText) as UTF-8. */
+export function textToUtf8(text: unknown, what: string): Uint8Array {
+  checkText(text, what);
   return encoder.encode(text);
 }
 
