@@ -20,12 +20,13 @@ export class ProtoReader {
   private pos: number;
   private readonly view: DataView;
 
-  /** `where` names the file and message for errors ("source.spm: trainer_spec"). */
+  /** `file` names the file for errors; `path` the message inside it ("trainer_spec", "pieces[3]"). */
   constructor(
     private readonly buf: Uint8Array,
-    private readonly where: string,
+    private readonly file: string,
     start = 0,
     private readonly end = buf.length,
+    private readonly path = '',
     private readonly depth = 0,
   ) {
     this.pos = start;
@@ -36,13 +37,8 @@ export class ProtoReader {
   next(): boolean {
     if (this.pos >= this.end) return false;
     const at = this.pos;
-    const tag = this.varint64();
-    const field = tag.hi === 0 ? tag.lo >>> 3 : -1;
-    this.wire = tag.lo & 7;
-    if (field <= 0 || field > 0x1fffffff) throw this.error(`invalid field number in the tag at byte ${at}`);
-    if (this.wire > 5) throw this.error(`invalid wire type ${this.wire} in the tag at byte ${at}`);
+    this.readTag();
     if (this.wire === WIRE.endGroup) throw this.error(`an end-group tag without its group at byte ${at}`);
-    this.field = field;
     return true;
   }
 
@@ -92,7 +88,7 @@ export class ProtoReader {
   message(name: string): ProtoReader {
     const [start, end] = this.delimited();
     if (this.depth + 1 > MAX_DEPTH) throw this.error(`messages nested deeper than ${MAX_DEPTH}`);
-    return new ProtoReader(this.buf, `${this.where}.${name}`, start, end, this.depth + 1);
+    return new ProtoReader(this.buf, this.file, start, end, this.path ? `${this.path}.${name}` : name, this.depth + 1);
   }
 
   /** Skips the value of the field `next()` read (an unknown field, or a known one of another wire type). */
@@ -102,7 +98,7 @@ export class ProtoReader {
 
   /** A BAD_FILE error naming this reader's file and message. */
   error(why: string): WasmformerError {
-    return new WasmformerError('BAD_FILE', `${this.where}: ${why}`);
+    return new WasmformerError('BAD_FILE', `${this.file}: ${this.path ? `${this.path}: ` : ''}${why}`);
   }
 
   private skipValue(field: number, wire: number, depth: number): void {
@@ -132,16 +128,25 @@ export class ProtoReader {
     for (;;) {
       if (this.pos >= this.end) throw this.error(`group ${field} has no end-group tag`);
       const at = this.pos;
-      const tag = this.varint64();
-      const inner = tag.lo >>> 3;
-      const wire = tag.lo & 7;
-      if (tag.hi !== 0 || inner === 0 || wire > 5) throw this.error(`invalid tag at byte ${at}`);
-      if (wire === WIRE.endGroup) {
-        if (inner !== field) throw this.error(`group ${field} ends with the end-group tag of field ${inner} at byte ${at}`);
+      this.readTag();
+      if (this.wire === WIRE.endGroup) {
+        if (this.field !== field) throw this.error(`group ${field} ends with the end-group tag of field ${this.field} at byte ${at}`);
         return;
       }
-      this.skipValue(inner, wire, depth);
+      this.skipValue(this.field, this.wire, depth);
     }
+  }
+
+  /** Reads a tag into `field` and `wire`, refusing field number 0 and the wire types 6 and 7. */
+  private readTag(): void {
+    const at = this.pos;
+    const tag = this.varint64();
+    const field = tag.hi === 0 ? tag.lo >>> 3 : -1;
+    const wire = tag.lo & 7;
+    if (field <= 0) throw this.error(`invalid field number in the tag at byte ${at}`);
+    if (wire > 5) throw this.error(`invalid wire type ${wire} in the tag at byte ${at}`);
+    this.field = field;
+    this.wire = wire;
   }
 
   /** Reads a length prefix and returns the [start, end) of the bytes it announces. */
