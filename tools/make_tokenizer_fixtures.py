@@ -14,8 +14,8 @@ bare `sentencepiece` make of a few hundred hard strings. Writes test/fixtures/to
                             of the user-defined TSV, as sentencepiece's own Decompile() lists them
   <case>/                   a Marian folder (CASES below says what each covers) and expected.json:
     spm_{source,target}     per string: sentencepiece's pieces, ids, decode(ids), decode_pieces(pieces)
-                            (null where it equals decode(ids)) and normalize(); the piece count and
-                            unk / bos / eos / pad ids
+                            (null where it equals decode(ids)) and normalize(); the piece count,
+                            unk / bos / eos / pad ids and normalizer_spec.name
     marian                  per string: HF's tokenize(text), input_ids, labels (text_target) and
                             decode(input_ids) / decode(labels) with skip_special_tokens=True
     decode_random           seeded random id lists and HF's decode of each
@@ -292,6 +292,7 @@ def spm_record(sp, strings):
         'normalized': [sp.normalize(s) for s in strings],
         'size': sp.get_piece_size(),
         'unk_bos_eos_pad': [sp.unk_id(), sp.bos_id(), sp.eos_id(), sp.pad_id()],
+        'normalizer': sentencepiece_model_pb2.ModelProto.FromString(sp.serialized_model_proto()).normalizer_spec.name,
     }
 
 

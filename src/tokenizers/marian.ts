@@ -8,7 +8,7 @@ import { checkText } from './utf8.js';
 export interface MarianFiles {
   sourceSpm: Uint8Array;
   targetSpm: Uint8Array;
-  /** vocab.json: piece -> id */
+  /** vocab.json (piece -> id): its text, its bytes or the parsed object */
   vocab: unknown;
   /** target_vocab.json, read when tokenizer_config.json has separate_vocabs: true */
   targetVocab?: unknown;
@@ -255,12 +255,12 @@ function languageCodeAndPieces(text: string, spm: SentencePieceProcessor): strin
   return [text.slice(0, end + 2), ...spm.encodePieces(text.slice(end + 2))];
 }
 
-/** A JSON file given as its text or parsed, which must be an object. */
+/** A JSON file given as its text, its bytes (UTF-8) or parsed, which must be an object. */
 function jsonObject(json: unknown, file: string): Record<string, unknown> {
-  let value = json;
-  if (typeof json === 'string') {
+  let value = json instanceof Uint8Array ? new TextDecoder().decode(json) : json;
+  if (typeof value === 'string') {
     try {
-      value = JSON.parse(json);
+      value = JSON.parse(value);
     } catch (e) {
       throw new WasmformerError('BAD_CONFIG', `${file}: not valid JSON (${(e as Error).message})`);
     }

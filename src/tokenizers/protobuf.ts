@@ -61,10 +61,9 @@ export class ProtoReader {
 
   /** A float field (fixed32, little-endian IEEE 754 single). */
   float(): number {
-    this.need(4, 'a fixed32 value');
-    const value = this.view.getFloat32(this.pos, true);
+    const at = this.need(4, 'a fixed32 value');
     this.pos += 4;
-    return value;
+    return this.view.getFloat32(at, true);
   }
 
   /** A bytes field, as a view into the buffer. */
@@ -107,15 +106,13 @@ export class ProtoReader {
         this.varint64();
         return;
       case WIRE.fixed64:
-        this.need(8, 'a fixed64 value');
-        this.pos += 8;
+        this.pos = this.need(8, 'a fixed64 value') + 8;
         return;
       case WIRE.bytes:
         this.delimited();
         return;
       case WIRE.fixed32:
-        this.need(4, 'a fixed32 value');
-        this.pos += 4;
+        this.pos = this.need(4, 'a fixed32 value') + 4;
         return;
       default:
         this.skipGroup(field, depth + 1);
@@ -181,7 +178,9 @@ export class ProtoReader {
     throw this.error(`the varint at byte ${at} is longer than ten bytes`);
   }
 
-  private need(n: number, what: string): void {
+  /** Checks that `n` more bytes are there; returns where they start. */
+  private need(n: number, what: string): number {
     if (n > this.end - this.pos) throw this.error(`truncated: ${what} at byte ${this.pos} runs past the end of its message`);
+    return this.pos;
   }
 }

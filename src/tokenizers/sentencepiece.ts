@@ -6,7 +6,7 @@ import { Normalizer } from './normalizer.js';
 import { ModelType, PieceType, parseModelProto, type ModelProto, type NormalizerSpec } from './spm-proto.js';
 import { bytePieceName, SpmVocab, type SegmentModel } from './spm-vocab.js';
 import { UnigramModel } from './unigram.js';
-import { byteKey, fromUtf8, textToUtf8, utf8, validCharLen } from './utf8.js';
+import { fromUtf8, textToUtf8, utf8, validCharLen } from './utf8.js';
 import { CharModel, WordModel } from './word-char.js';
 
 const SPACE = '\u2581';
@@ -55,6 +55,11 @@ export class SentencePieceProcessor {
   /** The number of pieces (ids are 0 to size - 1). */
   get size(): number {
     return this.vocab.pieces.length;
+  }
+
+  /** normalizer_spec.name: the rule set the charsmap was compiled from ("nmt_nfkc", "identity", ...). */
+  get normalizerName(): string {
+    return this.proto.normalizerSpec.name;
   }
 
   /** The id of the <unk> piece (sentencepiece's unk_id()). */
@@ -135,8 +140,14 @@ export class SentencePieceProcessor {
     return this.decodeWithIds(pieces, pieces.map((p) => this.vocab.pieceToId(p)));
   }
 
-  /** The text of ids (sentencepiece's decode: each id's piece, decoded as decodePieces does); an id outside [0, size) is a BAD_INPUT error. */
+  /**
+   * The text of ids (sentencepiece's decode: each id's piece, decoded as decodePieces does); an
+   * id outside [0, size) is a BAD_INPUT error.
+   */
   decodeIds(ids: ArrayLike<number>): string {
+    if (typeof ids !== 'object' || ids === null || typeof ids.length !== 'number') {
+      throw new WasmformerError('BAD_ARGUMENT', `ids must be an array of token ids, got ${describe(ids)}`);
+    }
     const list = Array.from(ids);
     list.forEach((id, i) => this.checkId(id, i));
     return this.decodePieces(list.map((id) => this.vocab.pieces[id]));
@@ -186,8 +197,9 @@ export class SentencePieceProcessor {
     }
   }
 
+  /** The id of `piece` if it is of `type`, else -1 (how sentencepiece finds <unk>, <s>, </s>, <pad>). */
   private reservedId(piece: string, type: number): number {
-    const id = this.vocab.idOfKey(byteKey(utf8(piece)));
+    const id = this.vocab.pieceToId(piece);
     return this.vocab.types[id] === type ? id : -1;
   }
 

@@ -32,6 +32,8 @@ export class SpmVocab {
   readonly normal = new Map<string, number>();
   /** control, unknown and byte pieces by byte key */
   private readonly reserved = new Map<string, number>();
+  /** every piece by its text, control, unknown and byte pieces taking precedence */
+  private readonly byText = new Map<string, number>();
 
   constructor(model: ModelProto, file: string) {
     const n = model.pieces.length;
@@ -59,6 +61,7 @@ export class SpmVocab {
       if (type === PieceType.byte) this.addBytePiece(id, where);
     }
     if (unkId < 0) throw new WasmformerError('BAD_FILE', `${file}: pieces: no piece of type UNKNOWN (<unk>)`);
+    for (const map of [this.normal, this.reserved]) for (const id of map.values()) this.byText.set(this.pieces[id], id);
     this.unkId = unkId;
     if (this.byteFallback && this.byteIds.includes(-1)) {
       throw new WasmformerError('BAD_FILE', `${file}: trainer_spec.byte_fallback is true but pieces lack byte ${bytePieceName(this.byteIds.indexOf(-1))}`);
@@ -72,7 +75,7 @@ export class SpmVocab {
 
   /** The id of a piece, or the <unk> id. */
   pieceToId(piece: string): number {
-    return this.idOfKey(byteKey(utf8(piece)));
+    return this.byText.get(piece) ?? this.unkId;
   }
 
   /** The byte a byte piece stands for, or -1 when `piece` is not named like one. */

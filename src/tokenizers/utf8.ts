@@ -11,7 +11,7 @@ export const REPLACEMENT = Uint8Array.of(0xef, 0xbf, 0xbd);
 export const SPACE_SYMBOL = Uint8Array.of(0xe2, 0x96, 0x81);
 
 /** The length a UTF-8 lead byte announces, as sentencepiece's OneCharLen (a stray continuation byte counts 1). */
-export function oneCharLen(lead: number): number {
+function oneCharLen(lead: number): number {
   return lead < 0xc0 ? 1 : lead < 0xe0 ? 2 : lead < 0xf0 ? 3 : 4;
 }
 

@@ -32,6 +32,7 @@ export interface SpmRecord {
   normalized: string[];
   size: number;
   unk_bos_eos_pad: [number, number, number, number];
+  normalizer: string;
 }
 
 /** transformers' answers for one Marian folder. */

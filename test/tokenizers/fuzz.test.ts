@@ -8,6 +8,7 @@ import { MarianTokenizer } from '../../dist/tokenizers/marian.js';
 import { SentencePieceProcessor } from '../../dist/tokenizers/sentencepiece.js';
 import { rng } from '../helpers.js';
 import { bytes, charsmapOf, marianFiles, STRINGS } from './fixtures.js';
+import { concat } from './proto-writer.js';
 
 type Rand = { int: (n: number) => number; pick: <T>(xs: readonly T[]) => T };
 
@@ -37,13 +38,13 @@ function mutate(file: Uint8Array, r: Rand, from = 0, to = file.length): Uint8Arr
       return file.slice(0, at);
     case 3: {
       const junk = Uint8Array.from({ length: 1 + r.int(6) }, () => r.pick([0, 0x80, 0xff, 0x0a, 0x12, r.int(256)]));
-      return concatBytes(file.subarray(0, at), junk, file.subarray(at));
+      return concat(file.subarray(0, at), junk, file.subarray(at));
     }
     case 4:
-      return concatBytes(file.subarray(0, at), file.subarray(Math.min(file.length, at + 1 + r.int(16))));
+      return concat(file.subarray(0, at), file.subarray(Math.min(file.length, at + 1 + r.int(16))));
     case 5: {
       const len = 1 + r.int(32);
-      return concatBytes(file.subarray(0, at), file.subarray(at, at + len), file.subarray(at));
+      return concat(file.subarray(0, at), file.subarray(at, at + len), file.subarray(at));
     }
     default: {
       // A varint length or tag nearby grows or shrinks by one.
@@ -52,16 +53,6 @@ function mutate(file: Uint8Array, r: Rand, from = 0, to = file.length): Uint8Arr
       return out;
     }
   }
-}
-
-function concatBytes(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }
 
 /** Runs f; a WasmformerError is an outcome (its code), any other exception fails the test. */

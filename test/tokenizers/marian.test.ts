@@ -105,6 +105,18 @@ describe('MarianTokenizer errors', () => {
     expect(() => MarianTokenizer.fromFiles({ ...files, tokenizerConfig: { separate_vocabs: false } })).not.toThrow();
   });
 
+  it('takes the JSON files as text, bytes or parsed objects alike', () => {
+    const text = marian('rules-suffix-separate');
+    const parsed = marianFiles('rules-suffix-separate');
+    const utf8 = (s: unknown) => new TextEncoder().encode(s as string);
+    const fromBytes = MarianTokenizer.fromFiles({ ...parsed, vocab: utf8(parsed.vocab), targetVocab: utf8(parsed.targetVocab), tokenizerConfig: utf8(parsed.tokenizerConfig) });
+    const fromObjects = MarianTokenizer.fromFiles({ ...parsed, vocab: JSON.parse(parsed.vocab!), targetVocab: JSON.parse(parsed.targetVocab!), tokenizerConfig: JSON.parse(parsed.tokenizerConfig!) });
+    for (const s of STRINGS.slice(0, 60)) {
+      expect(fromBytes.encode(s)).toEqual(text.encode(s));
+      expect(fromObjects.encodeTarget(s)).toEqual(text.encodeTarget(s));
+    }
+  });
+
   it('refuses a text that is not a string, and ids that are no token', () => {
     const tok = marian('bpe-bytes-separate');
     expect(errorOf(() => tok.encode(undefined as unknown as string), 'BAD_ARGUMENT')).toBe('text must be a string, got undefined');

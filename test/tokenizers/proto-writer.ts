@@ -1,4 +1,5 @@
 /** A minimal protobuf writer for the tests: hand-made ModelProtos and wire-format edge cases. */
+import { concat as concatChunks } from '../io/write-safetensors.js';
 
 export type Field = Uint8Array;
 
@@ -14,13 +15,7 @@ export function varint(value: number | bigint): Uint8Array {
 }
 
 export function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
+  return concatChunks(parts);
 }
 
 export function tag(field: number, wire: number): Uint8Array {

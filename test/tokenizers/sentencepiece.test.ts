@@ -11,6 +11,7 @@ describe.each(SPM_MODELS)('SentencePieceProcessor on %s (%s) against sentencepie
   it('has the same pieces and special ids', () => {
     expect(sp.size).toBe(want.size);
     expect([sp.unkId, sp.bosId, sp.eosId, sp.padId]).toEqual(want.unk_bos_eos_pad);
+    expect(sp.normalizerName).toBe(want.normalizer);
   });
 
   it(`gives the same pieces and ids for all ${STRINGS.length} strings`, () => {
