@@ -65,19 +65,18 @@ export class BpeModel implements SegmentModel {
   constructor(private readonly vocab: SpmVocab) {}
 
   segment(text: Uint8Array): Segmentation {
-    const key = byteKey(text);
     const { start, end, prev, next, frozen } = this.symbols(text);
     const agenda = new Agenda();
-    // Unused pieces made by a merge, and the two symbols they were made of.
-    const unmerge = new Map<string, [string, string]>();
+    // Unused pieces made by a merge (by their bytes), and where the two symbols they were made
+    // of were: [left start, left end, right start, right end] (the last offer wins, as in sentencepiece).
+    const unmerge = new Map<string, number[]>();
     const offer = (left: number, right: number) => {
       if (left < 0 || right < 0 || frozen[left] || frozen[right]) return;
-      const piece = key.slice(start[left], end[right]);
-      const id = this.vocab.normal.get(piece);
-      if (id === undefined) return;
-      agenda.push({ left, right, score: this.vocab.scores[id], size: piece.length });
+      const id = this.vocab.normal.find(text, start[left], end[right]);
+      if (id < 0) return;
+      agenda.push({ left, right, score: this.vocab.scores[id], size: end[right] - start[left] });
       if (this.vocab.types[id] === PieceType.unused) {
-        unmerge.set(piece, [key.slice(start[left], end[left]), key.slice(start[right], end[right])]);
+        unmerge.set(byteKey(text, start[left], end[right]), [start[left], end[left], start[right], end[right]]);
       }
     };
     for (let i = 1; i < start.length; i++) offer(i - 1, i);
@@ -97,7 +96,7 @@ export class BpeModel implements SegmentModel {
     }
     const out: Segmentation = { ends: [], ids: [] };
     let offset = 0;
-    for (let i = 0; i !== -1; i = next[i]) offset = this.emit(key.slice(start[i], end[i]), offset, unmerge, out);
+    for (let i = 0; i !== -1; i = next[i]) offset = this.emit(text, start[i], end[i], offset, unmerge, out);
     return out;
   }
 
@@ -119,15 +118,18 @@ export class BpeModel implements SegmentModel {
     return { start, end, prev, next, frozen };
   }
 
-  /** Appends a final symbol, unmerging unused pieces recursively; returns the offset after it. */
-  private emit(piece: string, offset: number, unmerge: Map<string, [string, string]>, out: Segmentation): number {
-    const id = this.vocab.idOfKey(piece);
-    const parts = this.vocab.types[id] === PieceType.unused ? unmerge.get(piece) : undefined;
+  /**
+   * Appends the final symbol text[from, to) at `offset`, an unused piece split back into its two
+   * symbols (recursively); returns the offset after it.
+   */
+  private emit(text: Uint8Array, from: number, to: number, offset: number, unmerge: Map<string, number[]>, out: Segmentation): number {
+    const id = this.vocab.idOfBytes(text, from, to);
+    const parts = this.vocab.types[id] === PieceType.unused ? unmerge.get(byteKey(text, from, to)) : undefined;
     if (!parts) {
-      out.ends.push(offset + piece.length);
+      out.ends.push(offset + to - from);
       out.ids.push(id);
-      return offset + piece.length;
+      return offset + to - from;
     }
-    return this.emit(parts[1], this.emit(parts[0], offset, unmerge, out), unmerge, out);
+    return this.emit(text, parts[2], parts[3], this.emit(text, parts[0], parts[1], offset, unmerge, out), unmerge, out);
   }
 }

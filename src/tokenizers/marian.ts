@@ -96,8 +96,8 @@ export class MarianTokenizer {
     this.padId = this.addedIds.get(config.padToken)!;
     this.eosId = this.addedIds.get(config.eosToken)!;
     this.unkId = this.addedIds.get(config.unkToken)!;
-    this.srcVocabSize = Math.max(...srcVocab.values()) + 1;
-    this.tgtVocabSize = Math.max(...tgtVocab.values()) + 1;
+    this.srcVocabSize = maxId(srcVocab) + 1;
+    this.tgtVocabSize = maxId(tgtVocab) + 1;
     for (const [piece, id] of tgtVocab) this.pieces.set(id, piece);
     this.decodeSpm = config.separateVocabs ? target : source;
   }
@@ -237,8 +237,9 @@ export class MarianTokenizer {
    * it has none, at the next free index (transformers' _add_tokens(all_special_tokens)).
    */
   private addSpecialTokens(): void {
-    const known = new Set([...this.srcVocab.keys(), ...this.addedIds.keys()]);
-    let next = known.size;
+    // The next free index is the size of vocab.json and the added tokens together.
+    let next = this.srcVocab.size;
+    for (const content of this.addedIds.keys()) if (!this.srcVocab.has(content)) next++;
     for (const content of this.config.specialTokens) {
       if (content === '' || this.addedIds.has(content)) continue;
       const id = this.srcVocab.get(content) ?? next++;
@@ -246,6 +247,13 @@ export class MarianTokenizer {
       this.addedIds.set(content, id);
     }
   }
+}
+
+/** The largest id of a vocabulary (a loop: a spread of 250 000 arguments overflows the stack). */
+function maxId(vocab: Map<string, number>): number {
+  let max = 0;
+  for (const id of vocab.values()) max = Math.max(max, id);
+  return max;
 }
 
 /** MarianTokenizer._tokenize: a leading `>>...<<` is one token, the rest is SentencePiece's pieces. */

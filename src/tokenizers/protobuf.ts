@@ -18,7 +18,8 @@ export class ProtoReader {
   field = 0;
   wire = 0;
   private pos: number;
-  private readonly view: DataView;
+  /** the high 32 bits of the varint read last (varint() returns the low ones) */
+  private hi = 0;
 
   /** `file` names the file for errors; `path` the message inside it ("trainer_spec", "pieces[3]"). */
   constructor(
@@ -28,9 +29,9 @@ export class ProtoReader {
     private readonly end = buf.length,
     private readonly path = '',
     private readonly depth = 0,
+    private readonly view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength),
   ) {
     this.pos = start;
-    this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   }
 
   /** Reads the next tag; false at the end of the message. */
@@ -44,19 +45,19 @@ export class ProtoReader {
 
   /** A varint field as a JS number: exact up to 2^53, as protobuf's uint64 otherwise rounded. */
   uint64(): number {
-    const { lo, hi } = this.varint64();
-    return hi * 0x100000000 + lo;
+    const lo = this.varint();
+    return this.hi * 0x100000000 + lo;
   }
 
   /** An int32 or enum field (negative values are sign-extended to ten bytes on the wire). */
   int32(): number {
-    return this.varint64().lo | 0;
+    return this.varint() | 0;
   }
 
   /** A bool field. */
   bool(): boolean {
-    const { lo, hi } = this.varint64();
-    return (lo | hi) !== 0;
+    const lo = this.varint();
+    return (lo | this.hi) !== 0;
   }
 
   /** A float field (fixed32, little-endian IEEE 754 single). */
@@ -87,7 +88,7 @@ export class ProtoReader {
   message(name: string): ProtoReader {
     const [start, end] = this.delimited();
     if (this.depth + 1 > MAX_DEPTH) throw this.error(`messages nested deeper than ${MAX_DEPTH}`);
-    return new ProtoReader(this.buf, this.file, start, end, this.path ? `${this.path}.${name}` : name, this.depth + 1);
+    return new ProtoReader(this.buf, this.file, start, end, this.path ? `${this.path}.${name}` : name, this.depth + 1, this.view);
   }
 
   /** Skips the value of the field `next()` read (an unknown field, or a known one of another wire type). */
@@ -103,7 +104,7 @@ export class ProtoReader {
   private skipValue(field: number, wire: number, depth: number): void {
     switch (wire) {
       case WIRE.varint:
-        this.varint64();
+        this.varint();
         return;
       case WIRE.fixed64:
         this.pos = this.need(8, 'a fixed64 value') + 8;
@@ -137,9 +138,9 @@ export class ProtoReader {
   /** Reads a tag into `field` and `wire`, refusing field number 0 and the wire types 6 and 7. */
   private readTag(): void {
     const at = this.pos;
-    const tag = this.varint64();
-    const field = tag.hi === 0 ? tag.lo >>> 3 : -1;
-    const wire = tag.lo & 7;
+    const tag = this.varint();
+    const field = this.hi === 0 ? tag >>> 3 : -1;
+    const wire = tag & 7;
     if (field <= 0) throw this.error(`invalid field number in the tag at byte ${at}`);
     if (wire > 5) throw this.error(`invalid wire type ${wire} in the tag at byte ${at}`);
     this.field = field;
@@ -149,8 +150,8 @@ export class ProtoReader {
   /** Reads a length prefix and returns the [start, end) of the bytes it announces. */
   private delimited(): [number, number] {
     const at = this.pos;
-    const { lo, hi } = this.varint64();
-    if (hi !== 0 || lo > 0x7fffffff) throw this.error(`length at byte ${at} is over 2 GiB`);
+    const lo = this.varint();
+    if (this.hi !== 0 || lo > 0x7fffffff) throw this.error(`length at byte ${at} is over 2 GiB`);
     if (lo > this.end - this.pos) {
       throw this.error(`truncated: a field of ${lo} bytes at byte ${this.pos} runs past the end of its message (byte ${this.end})`);
     }
@@ -159,8 +160,11 @@ export class ProtoReader {
     return [start, this.pos];
   }
 
-  /** Reads a varint of up to ten bytes as its low and high 32 bits (bits past 64 are dropped, as protobuf does). */
-  private varint64(): { lo: number; hi: number } {
+  /**
+   * Reads a varint of up to ten bytes: returns its low 32 bits and leaves the high ones in `hi`
+   * (bits past 64 are dropped, as protobuf does).
+   */
+  private varint(): number {
     const at = this.pos;
     let lo = 0;
     let hi = 0;
@@ -173,7 +177,10 @@ export class ProtoReader {
         lo |= (bits & 0xf) << 28;
         hi |= bits >>> 4;
       } else hi |= bits << (7 * i - 32);
-      if (b < 0x80) return { lo: lo >>> 0, hi: hi >>> 0 };
+      if (b < 0x80) {
+        this.hi = hi >>> 0;
+        return lo >>> 0;
+      }
     }
     throw this.error(`the varint at byte ${at} is longer than ten bytes`);
   }

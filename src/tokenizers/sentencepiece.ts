@@ -224,7 +224,7 @@ function segmentModel(vocab: SpmVocab, type: number, file: string): SegmentModel
   if (type === ModelType.bpe) return new BpeModel(vocab);
   if (type === ModelType.word) return new WordModel(vocab);
   if (type === ModelType.char) return new CharModel(vocab);
-  if (vocab.normal.size === 0) throw new WasmformerError('BAD_FILE', `${file}: pieces: a unigram model needs at least one normal, user-defined or unused piece`);
+  if (vocab.normalCount === 0) throw new WasmformerError('BAD_FILE', `${file}: pieces: a unigram model needs at least one normal, user-defined or unused piece`);
   return new UnigramModel(vocab);
 }
 

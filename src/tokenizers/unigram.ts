@@ -1,4 +1,3 @@
-import { ByteTrie } from './byte-trie.js';
 import { PieceType } from './spm-proto.js';
 import type { Segmentation, SegmentModel, SpmVocab } from './spm-vocab.js';
 import { charLen } from './utf8.js';
@@ -19,7 +18,6 @@ const USER_BONUS = Math.fround(0.1);
  * highest normal score or FLT_MIN).
  */
 export class UnigramModel implements SegmentModel {
-  private readonly trie = new ByteTrie();
   private readonly unkScore: number;
 
   constructor(private readonly vocab: SpmVocab) {
@@ -27,13 +25,12 @@ export class UnigramModel implements SegmentModel {
     for (let id = 0; id < vocab.pieces.length; id++) {
       if (vocab.types[id] === PieceType.normal) min = Math.min(min, vocab.scores[id]);
     }
-    for (const id of vocab.normal.values()) this.trie.insert(vocab.bytes[id], id);
     this.unkScore = Math.fround(min - UNK_PENALTY);
   }
 
   segment(text: Uint8Array): Segmentation {
     const size = text.length;
-    const { types, scores, unkId } = this.vocab;
+    const { types, scores, unkId, normal: trie } = this.vocab;
     // The best path ending at each byte position: its score (a float32 value), where its last piece starts, that piece's id.
     const best = new Float64Array(size + 1);
     const startsAt = new Int32Array(size + 1).fill(-1);
@@ -50,9 +47,9 @@ export class UnigramModel implements SegmentModel {
       const mblen = charLen(text, start);
       let covered = false;
       for (let node = 0, k = start; k < size; k++) {
-        node = this.trie.child(node, text[k]);
+        node = trie.child(node, text[k]);
         if (node < 0) break;
-        const id = this.trie.value(node);
+        const id = trie.value(node);
         if (id < 0 || types[id] === PieceType.unused) continue;
         const length = k + 1 - start;
         const score = types[id] === PieceType.userDefined ? Math.fround(Math.fround(length * USER_BONUS) - USER_BONUS) : scores[id];

@@ -1,5 +1,5 @@
 import type { Segmentation, SegmentModel, SpmVocab } from './spm-vocab.js';
-import { byteKey, charLen } from './utf8.js';
+import { charLen } from './utf8.js';
 
 /** Whether text[pos] starts U+2581, the escaped space. */
 function isSpaceSymbol(text: Uint8Array, pos: number): boolean {
@@ -9,7 +9,7 @@ function isSpaceSymbol(text: Uint8Array, pos: number): boolean {
 /** Appends the piece text[from, to) with its id (or <unk>'s). */
 function emit(vocab: SpmVocab, text: Uint8Array, from: number, to: number, out: Segmentation): void {
   out.ends.push(to);
-  out.ids.push(vocab.idOfKey(byteKey(text, from, to)));
+  out.ids.push(vocab.idOfBytes(text, from, to));
 }
 
 /** sentencepiece's WORD model: one piece per word, a word starting at each escaped space. */

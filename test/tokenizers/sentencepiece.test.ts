@@ -69,17 +69,21 @@ describe('SentencePieceProcessor', () => {
 
   it('encodes a long text in linear time', () => {
     const sentence = 'The quick brown fox jumps over the lazy dog, 1234 times: ﬁne, Ｆｕｌｌ ☃! ';
+    // The best of three runs, so that a pause of the (shared) machine does not count.
     const time = (text: string) => {
-      const t0 = performance.now();
-      sp.encodeIds(text);
-      return performance.now() - t0;
+      let best = Infinity;
+      for (let run = 0; run < 3; run++) {
+        const t0 = performance.now();
+        sp.encodeIds(text);
+        best = Math.min(best, performance.now() - t0);
+      }
+      return best;
     };
-    time(sentence.repeat(100)); // warm up
     const short = time(sentence.repeat(200));
     const long = time(sentence.repeat(2000));
     expect(long).toBeLessThan(2000);
     expect(long / Math.max(short, 1)).toBeLessThan(40); // 10x the text: quadratic would be 100x
-    expect(time('a'.repeat(100_000)) + time('☃'.repeat(100_000))).toBeLessThan(2000);
+    expect(time('a'.repeat(100_000)) + time('☃'.repeat(100_000)) + time(' '.repeat(100_000))).toBeLessThan(2000);
   });
 
   it('encodes a sentence in well under a millisecond', () => {
