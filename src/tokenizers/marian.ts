@@ -62,11 +62,13 @@ interface TokenizerConfig {
  * (its default use_source_tokenizer), target.spm with separate vocabularies.
  */
 export class MarianTokenizer {
-  /** the id of <pad>, which Marian models also start decoding from */
+  /** the id of <pad> (opus-mt models also start decoding from it: config.json's decoder_start_token_id) */
   readonly padId: number;
+  /** the id of </s>, which ends every encoding */
   readonly eosId: number;
+  /** the id of <unk>, which a piece missing from the vocabulary gets */
   readonly unkId: number;
-  /** one more than the largest id in vocab.json */
+  /** one more than the largest id in vocab.json (a special token in no vocabulary gets an id past it, as in transformers) */
   readonly srcVocabSize: number;
   /** one more than the largest id in the target vocabulary (target_vocab.json, or vocab.json when shared) */
   readonly tgtVocabSize: number;
@@ -87,7 +89,7 @@ export class MarianTokenizer {
     private readonly tgtVocab: Map<string, number>,
     private readonly config: TokenizerConfig,
   ) {
-    this.addedTokens = config.addedTokens;
+    this.addedTokens = new Map(config.addedTokens);
     for (const [id, token] of this.addedTokens) this.addedIds.set(token.content, id);
     this.addSpecialTokens();
     this.trie = new AddedTokenTrie([...this.addedTokens.values()].map((t) => t.content));
@@ -311,12 +313,13 @@ function readConfig(json: unknown, file: string): TokenizerConfig {
     named.set(field, v === undefined ? fallback : v === null ? null : tokenContent(v, () => bad(field, `must be a token (a string or an AddedToken object), got ${describe(v)}`)));
   }
   for (const field of ['unk_token', 'eos_token', 'pad_token']) {
-    if (named.get(field) === null) throw bad(field, 'must be a token: MarianTokenizer needs it');
+    if (!named.get(field)) throw bad(field, 'must be a token: MarianTokenizer needs it');
   }
   // Other "*_token" strings are model-specific special tokens, after the named ones.
   for (const [field, v] of Object.entries(o)) {
     if (field.endsWith('_token') && !named.has(field) && (typeof v === 'string' || isAddedTokenJson(v))) named.set(field, tokenContent(v, () => bad(field, 'is not a token')));
   }
+  const extras = extraSpecials(o, named, bad);
   return {
     separateVocabs: bool('separate_vocabs'),
     cleanUp: bool('clean_up_tokenization_spaces'),
@@ -324,17 +327,24 @@ function readConfig(json: unknown, file: string): TokenizerConfig {
     unkToken: named.get('unk_token')!,
     eosToken: named.get('eos_token')!,
     padToken: named.get('pad_token')!,
-    specialTokens: unique([...named.values()].filter((t): t is string => t !== null).concat(extraSpecials(o, bad))),
+    specialTokens: unique([...named.values()].filter((t): t is string => t !== null).concat(extras)),
     addedTokens: readAddedTokens(o.added_tokens_decoder, bad),
   };
 }
 
-/** extra_special_tokens (or, when it is absent, additional_special_tokens): a list of tokens. */
-function extraSpecials(o: Record<string, unknown>, bad: (field: string, why: string) => WasmformerError): string[] {
-  const field = o.extra_special_tokens ? 'extra_special_tokens' : 'additional_special_tokens';
-  const list = o[field] ?? [];
-  if (!Array.isArray(list)) throw bad(field, `must be a list of tokens, got ${describe(list)}`);
-  return list.map((t, i) => tokenContent(t, () => bad(`${field}[${i}]`, `must be a token, got ${describe(t)}`)));
+/**
+ * extra_special_tokens, or additional_special_tokens when it is absent or empty (as transformers
+ * reads them): a list of tokens, or an object of named ones, which join `named`.
+ */
+function extraSpecials(o: Record<string, unknown>, named: Map<string, string | null>, bad: (field: string, why: string) => WasmformerError): string[] {
+  const empty = (v: unknown) => v === undefined || v === null || (typeof v === 'object' && Object.keys(v).length === 0);
+  const field = empty(o.extra_special_tokens) && o.additional_special_tokens !== undefined ? 'additional_special_tokens' : 'extra_special_tokens';
+  const value = o[field] ?? [];
+  const token = (t: unknown, at: string) => tokenContent(t, () => bad(at, `must be a token, got ${describe(t)}`));
+  if (Array.isArray(value)) return value.map((t, i) => token(t, `${field}[${i}]`));
+  if (typeof value !== 'object') throw bad(field, `must be a list of tokens, got ${describe(value)}`);
+  for (const [name, t] of Object.entries(value as object)) named.set(name, token(t, `${field}.${name}`));
+  return [];
 }
 
 /**

@@ -85,8 +85,10 @@ describe('MarianTokenizer errors', () => {
     expect(errorOf(config('{'), 'BAD_CONFIG')).toMatch(/^tokenizer_config\.json: not valid JSON/);
     expect(errorOf(config({ separate_vocabs: 'yes' }), 'BAD_CONFIG')).toBe('tokenizer_config.json: "separate_vocabs" must be true or false, got "yes"');
     expect(errorOf(config({ unk_token: null }), 'BAD_CONFIG')).toBe('tokenizer_config.json: "unk_token" must be a token: MarianTokenizer needs it');
+    expect(errorOf(config({ pad_token: '' }), 'BAD_CONFIG')).toBe('tokenizer_config.json: "pad_token" must be a token: MarianTokenizer needs it');
     expect(errorOf(config({ eos_token: 7 }), 'BAD_CONFIG')).toBe('tokenizer_config.json: "eos_token" must be a token (a string or an AddedToken object), got 7');
     expect(errorOf(config({ additional_special_tokens: '<x>' }), 'BAD_CONFIG')).toBe('tokenizer_config.json: "additional_special_tokens" must be a list of tokens, got "<x>"');
+    expect(errorOf(config({ extra_special_tokens: 7 }), 'BAD_CONFIG')).toBe('tokenizer_config.json: "extra_special_tokens" must be a list of tokens, got 7');
     expect(errorOf(config({ extra_special_tokens: ['<x>', 3] }), 'BAD_CONFIG')).toBe('tokenizer_config.json: "extra_special_tokens[1]" must be a token, got 3');
     expect(errorOf(config({ added_tokens_decoder: { x: { content: 'a' } } }), 'BAD_CONFIG')).toBe('tokenizer_config.json: "added_tokens_decoder.x" is not keyed by a token id');
     expect(errorOf(config({ added_tokens_decoder: { 5: { lstrip: true } } }), 'BAD_CONFIG')).toBe('tokenizer_config.json: "added_tokens_decoder.5.content" must be a string, got undefined');
@@ -103,6 +105,21 @@ describe('MarianTokenizer errors', () => {
     expect(foo).toBe(tok.srcVocabSize);
     expect(tok.decode([foo])).toBe('');
     expect(() => MarianTokenizer.fromFiles({ ...files, tokenizerConfig: { separate_vocabs: false } })).not.toThrow();
+  });
+
+  it('reads extra_special_tokens as a list or an object of named tokens, and additional_special_tokens when it is empty', () => {
+    // The special tokens of a config among the tokens of a text: they are split out whole.
+    const specials = (config: object) => {
+      const tok = MarianTokenizer.fromFiles({ ...files, tokenizerConfig: { separate_vocabs: true, ...config } });
+      return tok.tokenize('a <x> b <y> c').filter((t) => t === '<x>' || t === '<y>');
+    };
+    expect(specials({})).toEqual([]);
+    expect(specials({ extra_special_tokens: ['<x>', '<y>'] })).toEqual(['<x>', '<y>']);
+    expect(specials({ extra_special_tokens: [], additional_special_tokens: ['<y>'] })).toEqual(['<y>']);
+    expect(specials({ extra_special_tokens: {}, additional_special_tokens: ['<x>'] })).toEqual(['<x>']);
+    expect(specials({ extra_special_tokens: ['<y>'], additional_special_tokens: ['<x>'] })).toEqual(['<y>']);
+    expect(specials({ extra_special_tokens: { x_token: '<x>', y_token: { __type: 'AddedToken', content: '<y>' } } })).toEqual(['<x>', '<y>']);
+    expect(errorOf(() => specials({ extra_special_tokens: { x_token: 5 } }), 'BAD_CONFIG')).toBe('tokenizer_config.json: "extra_special_tokens.x_token" must be a token, got 5');
   });
 
   it('takes the JSON files as text, bytes or parsed objects alike', () => {
