@@ -19,7 +19,7 @@ export const SPM_MODELS: [string, string, string][] = [
     [c, `${c}/source.spm`, 'spm_source'],
     [c, `${c}/target.spm`, 'spm_target'],
   ]),
-  ...['spm-word', 'spm-char', 'spm-userdef-shifted', 'spm-unigram-unused', 'spm-bpe-unused'].map((c): [string, string, string] => [c, `${c}/model.spm`, 'spm']),
+  ...['spm-word', 'spm-char', 'spm-userdef-shifted', 'spm-unigram-unused', 'spm-bpe-unused', 'spm-no-escape'].map((c): [string, string, string] => [c, `${c}/model.spm`, 'spm']),
 ];
 
 /** sentencepiece's own answers for one model, one entry per string of strings.json. */
