@@ -5,7 +5,7 @@ Trains small SentencePiece models with `sentencepiece` itself on the English msg
 msgstrs of the gettext catalogs under /usr/share/locale/de/LC_MESSAGES/, builds Marian folders
 (source.spm, target.spm, vocab.json, target_vocab.json, tokenizer_config.json) around them as
 the Hugging Face hub serves opus-mt models, and records what transformers' `MarianTokenizer` and
-bare `sentencepiece` make of a few hundred hard strings. Writes test/fixtures/tokenizers/:
+bare `sentencepiece` make of a few hundred hard strings. Writes test/tokenizers/fixtures/:
 
   strings.json              the strings, one list every case is run on
   trie.json                 transformers' Trie.split on token sets with shared prefixes
@@ -25,7 +25,7 @@ bare `sentencepiece` make of a few hundred hard strings. Writes test/fixtures/to
   spm-<kind>/               bare models (WORD, CHAR, shifted scores, UNUSED pieces, spaces not
                             escaped): model.spm and expected.json
 
-Run: /work/.venv/bin/python tools/make_tokenizer_fixtures.py [--out test/fixtures/tokenizers]
+Run: /work/.venv/bin/python tools/make_tokenizer_fixtures.py [--out test/tokenizers/fixtures]
 (transformers 5.18.0, sentencepiece 0.2.2). Training is seeded and single-threaded.
 """
 import argparse
@@ -479,7 +479,7 @@ def main():
     warnings.filterwarnings('ignore', message='Recommended: pip install sacremoses')
     transformers.logging.set_verbosity_error()
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--out', default=str(REPO / 'test/fixtures/tokenizers'))
+    parser.add_argument('--out', default=str(REPO / 'test/tokenizers/fixtures'))
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { CharsMap } from '../../dist/tokenizers/charsmap.js';
 import { errorOf } from '../expect-error.js';
-import { charsmapOf, readJson } from './fixtures.js';
+import { charsmapOf, readJson } from './read-fixtures.js';
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder('utf-8', { ignoreBOM: true });

@@ -7,7 +7,7 @@ import { CharsMap } from '../../dist/tokenizers/charsmap.js';
 import { MarianTokenizer } from '../../dist/tokenizers/marian.js';
 import { SentencePieceProcessor } from '../../dist/tokenizers/sentencepiece.js';
 import { rng } from '../helpers.js';
-import { bytes, charsmapOf, marianFiles, STRINGS } from './fixtures.js';
+import { bytes, charsmapOf, marianFiles, STRINGS } from './read-fixtures.js';
 import { concat } from './proto-writer.js';
 
 type Rand = { int: (n: number) => number; pick: <T>(xs: readonly T[]) => T };

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { AddedTokenTrie } from '../../dist/tokenizers/added-tokens.js';
 import { MarianTokenizer } from '../../dist/tokenizers/marian.js';
 import { errorOf } from '../expect-error.js';
-import { bytes, marian, MARIAN_CASES, MARIAN_TINY, marianFiles, readJson, STRINGS, type MarianRecord } from './fixtures.js';
+import { bytes, marian, MARIAN_CASES, MARIAN_TINY, marianFiles, readJson, STRINGS, type MarianRecord } from './read-fixtures.js';
 
 describe.each(MARIAN_CASES)('MarianTokenizer on %s against transformers 5.18', (name) => {
   const expected = readJson(`${name}/expected.json`);

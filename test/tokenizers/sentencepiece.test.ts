@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { SentencePieceProcessor } from '../../dist/tokenizers/sentencepiece.js';
 import { errorOf } from '../expect-error.js';
-import { bytes, readJson, spm, SPM_MODELS, STRINGS, type SpmRecord } from './fixtures.js';
+import { bytes, readJson, spm, SPM_MODELS, STRINGS, type SpmRecord } from './read-fixtures.js';
 import { bField, concat, fField, modelProto, TYPE, vField, type PieceSpec } from './proto-writer.js';
 
 describe.each(SPM_MODELS)('SentencePieceProcessor on %s (%s) against sentencepiece 0.2.2', (label, file, key) => {

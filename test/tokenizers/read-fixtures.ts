@@ -4,8 +4,8 @@ import { MarianTokenizer } from '../../dist/tokenizers/marian.js';
 import { SentencePieceProcessor } from '../../dist/tokenizers/sentencepiece.js';
 import { parseModelProto } from '../../dist/tokenizers/spm-proto.js';
 
-/** test/fixtures/tokenizers/, made by tools/make_tokenizer_fixtures.py. */
-export const FIXTURES = fileURLToPath(new URL('../fixtures/tokenizers/', import.meta.url));
+/** test/tokenizers/fixtures/, made by tools/make_tokenizer_fixtures.py. */
+export const FIXTURES = fileURLToPath(new URL('./fixtures/', import.meta.url));
 
 /** The shared reference's tiny opus-mt-like folder (a copy): 32 hard strings with HF's ids in expected.json `tokenizer`. */
 export const MARIAN_TINY = 'marian-tiny';
