@@ -1,6 +1,6 @@
 // Elementwise kernels over flat float arrays: four lanes at a time, then a scalar tail that
 // runs the same SIMD function on one lane where there is one (gelu, exp), so both paths agree.
-import { exp4, gelu4 } from './math';
+import { exp4, gelu4, silu4 } from './math';
 import { hmax, madd } from './simd';
 
 /** out[n] = GELU(x[n]), exact erf form; out may be x. */
@@ -13,6 +13,19 @@ export function gelu(out: usize, x: usize, n: i32): void {
   for (; i < n; i++) {
     const o = <usize>i << 2;
     store<f32>(out + o, f32x4.extract_lane(gelu4(f32x4.splat(load<f32>(x + o))), 0));
+  }
+}
+
+/** out[n] = SiLU(x[n]) = x / (1 + e^-x); out may be x. */
+export function silu(out: usize, x: usize, n: i32): void {
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const o = <usize>i << 2;
+    v128.store(out + o, silu4(v128.load(x + o)));
+  }
+  for (; i < n; i++) {
+    const o = <usize>i << 2;
+    store<f32>(out + o, f32x4.extract_lane(silu4(f32x4.splat(load<f32>(x + o))), 0));
   }
 }
 

@@ -16,4 +16,4 @@ export { packedSize, pack, matmul } from './matmul';
 export { qkT, pv, attention } from './attention';
 export { softmax } from './softmax';
 export { layernorm } from './layernorm';
-export { gelu, relu, add, vexp, embed, argmax } from './elementwise';
+export { gelu, silu, relu, add, vexp, embed, argmax } from './elementwise';

@@ -23,7 +23,7 @@
 // 4-row block of a passes over it, then the leftover rows take the group; a is split in chunks of
 // rows that fit in L2, so it is read from L2 for every panel.
 
-import { gelu4 } from './math';
+import { gelu4, silu4 } from './math';
 import { madd } from './simd';
 
 // @ts-ignore: decorator
@@ -80,7 +80,7 @@ function transpose8x4(dst: usize, src: usize, ldB: usize): void {
   }
 }
 
-/** out[m, n] (row stride ldo) = act(a[m, k] (row stride lda) · W^T + bias); act 0 none, 1 ReLU, 2 GELU. */
+/** out[m, n] (row stride ldo) = act(a[m, k] (row stride lda) · W^T + bias); act 0 none, 1 ReLU, 2 GELU, 3 SiLU. */
 export function matmul(out: usize, a: usize, packed: usize, m: i32, k: i32, n: i32, lda: i32, ldo: i32, act: i32): void {
   const ldaB = <usize>lda << 2;
   const ldoB = <usize>ldo << 2;
@@ -323,8 +323,9 @@ function activate(out: usize, ldoB: usize, m: i32, cols: i32, act: i32): void {
   }
 }
 
-/** ReLU (act 1) or GELU (act 2) of four lanes. ReLU keeps NaN, as max(x, 0) does in PyTorch. */
+/** ReLU (act 1), GELU (act 2) or SiLU (act 3) of four lanes. ReLU keeps NaN, as max(x, 0) does in PyTorch. */
 // @ts-ignore: decorator
 @inline function act4(v: v128, act: i32): v128 {
-  return act == 1 ? f32x4.pmax(v, f32x4.splat(0)) : gelu4(v);
+  if (act == 1) return f32x4.pmax(v, f32x4.splat(0));
+  return act == 2 ? gelu4(v) : silu4(v);
 }

@@ -70,7 +70,7 @@ function decode(model, src) {
   model.encode(src);
   const encoderMs = performance.now() - t;
   const stepMs = [];
-  let token = model.config.bosId;
+  let token = model.config.decoderStartId;
   for (let pos = 0; pos < STEPS; pos++) {
     t = performance.now();
     token = argmax(model.decodeStep(token, pos));
@@ -98,7 +98,7 @@ function profile(model, src) {
   try {
     model.encode(src);
     for (const name of KERNELS) spent[name] = 0; // the steps' shares only, not the encoder's
-    let token = model.config.bosId;
+    let token = model.config.decoderStartId;
     const t = performance.now();
     for (let pos = 0; pos < STEPS; pos++) token = argmax(model.decodeStep(token, pos));
     const total = performance.now() - t;

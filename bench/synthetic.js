@@ -1,4 +1,4 @@
-// Seeded random models of a given shape, built in memory in the model format (nothing written
+// Seeded random models of a given shape, built in memory in any family's layout (nothing written
 // to disk): for benchmarks, where values only need to be of the right scale.
 import { expectedTensors, parseConfig } from '../dist/io/index.js';
 
@@ -16,30 +16,57 @@ export function syntheticConfig(shape) {
   };
 }
 
-/** { config, weights } for loadModel: uniform(+-1/sqrt(fan_in)) weights, unit norms, as PyTorch inits. */
+/**
+ * The same shapes as Hugging Face Marian configs (opus-mt's: swish, scaled embeddings, one shared
+ * matrix), with a vocabulary of `vocab` (opus-mt-en-de's is 58101).
+ */
+export function marianConfig(shape, vocab = 58101) {
+  const s = SHAPES[shape];
+  return {
+    model_type: 'marian', d_model: s.d_model, encoder_layers: s.num_encoder_layers, decoder_layers: s.num_decoder_layers,
+    encoder_attention_heads: s.nhead, decoder_attention_heads: s.nhead, encoder_ffn_dim: s.dim_feedforward,
+    decoder_ffn_dim: s.dim_feedforward, activation_function: 'swish', scale_embedding: true, vocab_size: vocab,
+    max_position_embeddings: 512, pad_token_id: vocab - 1, decoder_start_token_id: vocab - 1, eos_token_id: 0,
+    forced_eos_token_id: 0, bad_words_ids: [[vocab - 1]], max_length: 512, num_beams: 4,
+  };
+}
+
+/** { config, weights } for loadModel: a shape of the tutorial layout (vocabularies of 8000), or any config. */
 export function syntheticModel(shape, seed = 1) {
-  const config = syntheticConfig(shape);
+  return syntheticFolder(syntheticConfig(shape), seed);
+}
+
+/**
+ * { config, weights } for loadModel from any family's config.json: every tensor its family
+ * stores (the optional ones too, unless told not to), uniform(+-1/sqrt(fan_in)) weights, unit
+ * norms, as PyTorch inits; dtype F32 or F16.
+ */
+export function syntheticFolder(config, seed = 1, dtype = 'F32', { optional = true } = {}) {
   const rand = mulberry32(seed);
-  const tensors = expectedTensors(parseConfig(config, 'config.json')).map(({ name, shape: dims }) => {
+  const d = config.d_model;
+  const expected = expectedTensors(parseConfig(config, 'config.json')).filter((t) => optional || !t.optional);
+  const tensors = expected.map(({ name, shape: dims }) => {
     const data = new Float32Array(dims.reduce((a, b) => a * b, 1));
     if (/norm\d?\.weight$/.test(name)) data.fill(1);
     else if (!/norm\d?\.bias$/.test(name)) {
-      const bound = name.includes('embedding') ? 1 / Math.sqrt(config.d_model) : 1 / Math.sqrt(dims[dims.length - 1]);
+      const bound = /embed|shared/.test(name) ? 1 / Math.sqrt(d) : 1 / Math.sqrt(dims[dims.length - 1]);
       for (let i = 0; i < data.length; i++) data[i] = (2 * rand() - 1) * bound;
     }
     return { name, shape: dims, data };
   });
-  return { config, weights: safetensors(tensors) };
+  return { config, weights: safetensors(tensors, dtype) };
 }
 
 /** A safetensors file: u64 header length, JSON header padded to 8 bytes, tensors back to back. */
-function safetensors(tensors) {
+function safetensors(tensors, dtype) {
   const header = {};
   let offset = 0;
-  for (const { name, shape, data } of tensors) {
-    header[name] = { dtype: 'F32', shape, data_offsets: [offset, offset + data.byteLength] };
+  const stored = tensors.map(({ name, shape, data }) => ({ name, shape, data: dtype === 'F16' ? toF16(data) : data }));
+  for (const { name, shape, data } of stored) {
+    header[name] = { dtype, shape, data_offsets: [offset, offset + data.byteLength] };
     offset += data.byteLength;
   }
+  tensors = stored;
   let json = JSON.stringify(header);
   json += ' '.repeat((8 - (json.length % 8)) % 8);
   const out = new Uint8Array(8 + json.length + offset);
@@ -49,6 +76,27 @@ function safetensors(tensors) {
   for (const { data } of tensors) {
     out.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), at);
     at += data.byteLength;
+  }
+  return out;
+}
+
+/** float16 bits of each value, rounded to nearest (even); enough for weights of this scale. */
+function toF16(data) {
+  const out = new Uint16Array(data.length);
+  const f = new Float32Array(1);
+  const u = new Uint32Array(f.buffer);
+  for (let i = 0; i < data.length; i++) {
+    f[0] = data[i];
+    const x = u[0];
+    const sign = (x >>> 16) & 0x8000;
+    const exp = ((x >>> 23) & 0xff) - 127 + 15;
+    if (exp <= 0) out[i] = sign; // tiny: zero
+    else {
+      let h = sign | (exp << 10) | ((x >>> 13) & 0x3ff);
+      const rest = x & 0x1fff;
+      if (rest > 0x1000 || (rest === 0x1000 && (h & 1))) h++;
+      out[i] = h;
+    }
   }
   return out;
 }

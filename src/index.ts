@@ -1,6 +1,6 @@
 // wasmformer: the Transformer of "Attention Is All You Need" on WebAssembly SIMD.
 export { WasmformerError, type ErrorCode } from './errors.js';
-export type { ModelConfig } from './io/config.js';
+export type { FamilyName, GenerationDefaults, ModelConfig } from './families/index.js';
 export type { ModelSource } from './io/index.js';
 export { loadModel, type LoadOptions } from './model/load.js';
 export { AttentionMaps } from './model/attention-maps.js';

@@ -110,7 +110,7 @@ export class CharTokenizer {
    * outside the source vocabulary becomes unk_id, or, without one, a BAD_INPUT error naming it
    * and its position (counted in characters, i.e. code points, from 0).
    */
-  encodeSource(text: string): number[] {
+  encode(text: string): number[] {
     const ids = this.srcAddBos ? [this.bosId] : [];
     let pos = 0;
     for (const ch of text) {
@@ -141,7 +141,7 @@ export class CharTokenizer {
   }
 
   /** Target ids as text: stops at the first eos, skips bos and pad; an id outside the vocabulary is BAD_INPUT. */
-  decodeTarget(ids: ArrayLike<number>): string {
+  decode(ids: ArrayLike<number>): string {
     let text = '';
     for (let i = 0; i < ids.length; i++) {
       const id = ids[i];

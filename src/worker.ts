@@ -2,7 +2,7 @@
 // worker_threads in Node), so that decoding never blocks the page. The page and the worker talk
 // with messages: the page sends a text, the worker streams back tokens, a call can be cancelled.
 import { WasmformerError, type ErrorCode } from './errors.js';
-import type { ModelConfig } from './io/config.js';
+import type { ModelConfig } from './families/index.js';
 import { describe } from './io/describe.js';
 import { isModelBytes } from './io/source.js';
 import { AttentionMaps, type AttentionStep } from './model/attention-maps.js';
@@ -12,7 +12,7 @@ import { checkOptions } from './options.js';
 import { isNode, nodeModule, toUrl } from './platform.js';
 import type { Build } from './runtime/index.js';
 import { CharTokenizer, type CharTokenizerJSON } from './tokenizer.js';
-import type { TranslatorSource } from './translator.js';
+import { TextStream, type TranslatorSource } from './translator.js';
 
 /** An error as it crosses the worker boundary. */
 export interface WireError {
@@ -142,9 +142,11 @@ export class WorkerTranslator {
     let finished = false;
     const controller = new AbortController();
     const signal = options.signal ? AbortSignal.any([options.signal, controller.signal]) : controller.signal;
+    const decoded = new TextStream(this.tokenizer);
     const done = this.call(text, { ...options, signal }, (token, index) => {
       options.onToken?.(token, index);
-      pieces.push(this.tokenizer.decodeTarget([token]));
+      const piece = decoded.push(token);
+      if (piece !== '') pieces.push(piece);
       wake?.();
     }).finally(() => {
       finished = true;
@@ -188,7 +190,7 @@ export class WorkerTranslator {
         reject(signal!.reason);
       };
       signal?.addEventListener('abort', abort, { once: true });
-      attention?.begin(this.config, this.tokenizer.encodeSource(text).length);
+      attention?.begin(this.config, this.tokenizer.encode(text).length);
       this.calls.set(id, {
         onToken,
         maps: attention ?? null,

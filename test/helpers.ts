@@ -20,6 +20,15 @@ export function rng(seed: number): (lo?: number, hi?: number) => number {
   };
 }
 
+/** Seeded random choices for fuzz tests: an int below n, an element, a coin with probability p. */
+export type Rand = { int: (n: number) => number; pick: <T>(xs: readonly T[]) => T; chance: (p: number) => boolean };
+
+export function random(seed: number): Rand {
+  const u = rng(seed);
+  const int = (n: number): number => Math.floor(u(0, n));
+  return { int, pick: (xs) => xs[int(xs.length)], chance: (p) => u(0, 1) < p };
+}
+
 /** A region filled with random floats; returns it with a JS copy of its contents. */
 export function randomRegion(rt: Runtime, length: number, rand: () => number, label = 'test'): [Region, Float32Array] {
   const region = rt.arena.alloc(length, label);

@@ -35,8 +35,8 @@ describe('CharTokenizer on the shipped numbers model', () => {
     it(`encodes every source of ${name} to PyTorch's ids and decodes every greedy output to its text`, () => {
       expect(items.length).toBeGreaterThan(0);
       for (const it of items) {
-        expect(tok.encodeSource(it.text), it.text).toEqual(it.src_ids);
-        expect(tok.decodeTarget(it.greedy_ids), it.text).toBe(it.greedy_text);
+        expect(tok.encode(it.text), it.text).toEqual(it.src_ids);
+        expect(tok.decode(it.greedy_ids), it.text).toBe(it.greedy_text);
       }
     });
 
@@ -44,14 +44,14 @@ describe('CharTokenizer on the shipped numbers model', () => {
       for (const it of items) {
         const ids = tok.encodeTarget(it.expected);
         expect(ids.length).toBe([...it.expected].length);
-        expect(tok.decodeTarget(ids)).toBe(it.expected);
+        expect(tok.decode(ids)).toBe(it.expected);
         if (it.greedy_text === it.expected) expect(ids).toEqual(it.greedy_ids);
       }
     });
   }
 
   it('refuses a character the numbers model does not know, naming it and where it is', () => {
-    const message = errorOf(() => tok.encodeSource('12a4'), 'BAD_INPUT');
+    const message = errorOf(() => tok.encode('12a4'), 'BAD_INPUT');
     expect(message).toContain('"a"');
     expect(message).toContain('position 2');
   });
@@ -59,36 +59,36 @@ describe('CharTokenizer on the shipped numbers model', () => {
 
 describe('CharTokenizer', () => {
   it('adds bos and eos to the source as tokenizer.json says', () => {
-    expect(CharTokenizer.fromJSON(tiny()).encodeSource('ab')).toEqual([4, 5, 2]);
-    expect(CharTokenizer.fromJSON(tiny({ src_add_bos: true, src_add_eos: false })).encodeSource('ab')).toEqual([1, 4, 5]);
-    expect(CharTokenizer.fromJSON(tiny()).encodeSource('')).toEqual([2]);
+    expect(CharTokenizer.fromJSON(tiny()).encode('ab')).toEqual([4, 5, 2]);
+    expect(CharTokenizer.fromJSON(tiny({ src_add_bos: true, src_add_eos: false })).encode('ab')).toEqual([1, 4, 5]);
+    expect(CharTokenizer.fromJSON(tiny()).encode('')).toEqual([2]);
   });
 
   it('counts characters as code points, in ids and in error positions', () => {
     const tok = CharTokenizer.fromJSON(tiny());
-    expect(tok.encodeSource('😀a😀')).toEqual([3, 4, 3, 2]);
-    const message = errorOf(() => tok.encodeSource('😀a\tb'), 'BAD_INPUT');
+    expect(tok.encode('😀a😀')).toEqual([3, 4, 3, 2]);
+    const message = errorOf(() => tok.encode('😀a\tb'), 'BAD_INPUT');
     expect(message).toContain('position 2');
     expect(message).toContain('U+0009');
   });
 
   it('maps unknown source characters to unk_id when there is one', () => {
     const json = tiny({ src_vocab: ['<pad>', '<bos>', '<eos>', '<unk>', 'a'], unk_id: 3 });
-    expect(CharTokenizer.fromJSON(json).encodeSource('a?a')).toEqual([4, 3, 4, 2]);
+    expect(CharTokenizer.fromJSON(json).encode('a?a')).toEqual([4, 3, 4, 2]);
   });
 
   it('decodes targets up to the first eos, skipping bos and pad', () => {
     const tok = CharTokenizer.fromJSON(tiny());
-    expect(tok.decodeTarget([1, 3, 5, 4, 0, 2, 3])).toBe('x y');
-    expect(tok.decodeTarget(new Int32Array([3, 3]))).toBe('xx');
-    expect(tok.decodeTarget([])).toBe('');
-    expect(errorOf(() => tok.decodeTarget([3, 6]), 'BAD_INPUT')).toContain('target id 6 at position 1');
-    expect(errorOf(() => tok.decodeTarget([3, -1]), 'BAD_INPUT')).toContain('target id -1');
+    expect(tok.decode([1, 3, 5, 4, 0, 2, 3])).toBe('x y');
+    expect(tok.decode(new Int32Array([3, 3]))).toBe('xx');
+    expect(tok.decode([])).toBe('');
+    expect(errorOf(() => tok.decode([3, 6]), 'BAD_INPUT')).toContain('target id 6 at position 1');
+    expect(errorOf(() => tok.decode([3, -1]), 'BAD_INPUT')).toContain('target id -1');
     expect(errorOf(() => tok.encodeTarget('xz'), 'BAD_INPUT')).toContain('"z"');
   });
 
   it('parses tokenizer.json text as well as a parsed object', () => {
-    expect(CharTokenizer.fromJSON(JSON.stringify(tiny())).encodeSource('b')).toEqual([5, 2]);
+    expect(CharTokenizer.fromJSON(JSON.stringify(tiny())).encode('b')).toEqual([5, 2]);
     expect(errorOf(() => CharTokenizer.fromJSON('{"type":', 'm/tokenizer.json'), 'BAD_CONFIG')).toContain('m/tokenizer.json: not valid JSON');
     expect(errorOf(() => CharTokenizer.fromJSON([], 'm/tokenizer.json'), 'BAD_CONFIG')).toContain('expected a JSON object');
   });

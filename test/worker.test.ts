@@ -46,7 +46,7 @@ describe('a translator in a worker', () => {
     expect(there.steps).toBe(here.steps);
     expect(there.steps).toBe(LONG.greedy_ids.length + 1);
     for (let layer = 0; layer < local.model.config.numDecoderLayers; layer++) {
-      for (let head = 0; head < local.model.config.nhead; head++) {
+      for (let head = 0; head < local.model.config.decoderHeads; head++) {
         expect(there.cross(layer, head)).toEqual(here.cross(layer, head));
         expect(there.self(layer, head)).toEqual(here.self(layer, head));
       }

@@ -36,7 +36,7 @@ async function start() {
   modelInfo = `${(parameters / 1e6).toFixed(1)}M parameters, loaded in ${ms.toFixed(0)} ms, ${build === 'relaxed' ? 'relaxed SIMD' : 'SIMD128'} kernels, in a worker`;
   statusLine.textContent = modelInfo;
   fillSelect(layerSelect, config.numDecoderLayers);
-  fillSelect(headSelect, config.nhead);
+  fillSelect(headSelect, config.decoderHeads);
   layerSelect.addEventListener('change', draw);
   headSelect.addEventListener('change', draw);
   source.addEventListener('input', () => translate(source.value.trim()));
@@ -74,7 +74,7 @@ async function translate(text) {
 
 async function decode(text, maps, signal) {
   const { tokenizer } = translator;
-  view.sourceLabels = tokenizer.encodeSource(text).map((id) => tokenizer.srcVocab[id]);
+  view.sourceLabels = tokenizer.encode(text).map((id) => tokenizer.srcVocab[id]);
   const start = performance.now();
   for await (const piece of translator.stream(text, { attention: maps, signal })) {
     output.textContent += piece;

@@ -11,7 +11,7 @@ export interface TensorEntry {
 }
 
 /** Bytes per element of every dtype the safetensors format defines. */
-const DTYPE_SIZES = {
+export const DTYPE_SIZES = {
   BOOL: 1, U8: 1, I8: 1, F8_E4M3: 1, F8_E5M2: 1,
   U16: 2, I16: 2, F16: 2, BF16: 2,
   U32: 4, I32: 4, F32: 4,

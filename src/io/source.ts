@@ -5,11 +5,16 @@ import { describe } from './describe.js';
 /** The two files of a model, by name inside its folder. */
 export const CONFIG_FILE = 'config.json';
 export const WEIGHTS_FILE = 'model.safetensors';
+/** The weights files a folder may hold, the first found read: safetensors, then PyTorch's own (torch.save). */
+export const WEIGHTS_FILES = [WEIGHTS_FILE, 'pytorch_model.bin', 'model.bin', 'model.pt', 'model.pth'];
+/** generate()'s defaults beside a Hugging Face model's config.json. */
+export const GENERATION_FILE = 'generation_config.json';
 
-/** A model already in memory: config.json's object (or text) and model.safetensors' bytes. */
+/** A model already in memory: config.json's object (or text), model.safetensors' bytes, and generation_config.json's when there is one. */
 export interface ModelBytes {
   config: object | string;
   weights: ArrayBuffer | Uint8Array;
+  generationConfig?: object | string;
 }
 
 /**
@@ -52,8 +57,29 @@ export interface FileContents<T> {
 /** config.json's text, or the object or text given in memory. A file that cannot be read is BAD_CONFIG. */
 export async function readModelConfig(source: ModelSource): Promise<FileContents<unknown>> {
   if (isModelBytes(source)) return { data: source.config, file: 'config' };
-  const { bytes, file } = await readModelFile(source, CONFIG_FILE, 'BAD_CONFIG');
+  const { bytes, file } = await readModelFile(source, CONFIG_FILE, 'BAD_CONFIG', { head: jsonHead });
   return { data: new TextDecoder().decode(bytes), file };
+}
+
+/** Config files are small: one of more than this is something else, refused before it is read whole. */
+const MAX_JSON_BYTES = 16 << 20;
+
+/** The head check of a JSON config file: refuses it as soon as it is known to be too large. */
+export const jsonHead: HeadCheck = (head, size, file) => {
+  if ((size ?? head.length) > MAX_JSON_BYTES) {
+    const bytes = size === null ? `more than ${MAX_JSON_BYTES}` : String(size);
+    throw new WasmformerError('BAD_CONFIG', `${file}: ${bytes} bytes is too large for a JSON config file`);
+  }
+  return MAX_JSON_BYTES + 1;
+};
+
+/** generation_config.json's text (or the object given in memory), or null when the folder has none. */
+export async function readGenerationConfig(source: ModelSource): Promise<FileContents<unknown> | null> {
+  if (isModelBytes(source)) return source.generationConfig === undefined ? null : { data: source.generationConfig, file: 'generationConfig' };
+  if (typeof source === 'object' && !(source instanceof URL) && !Object.hasOwn(source.files, GENERATION_FILE)) return null;
+  const location = await locate(source, GENERATION_FILE);
+  const bytes = await readOptionalFile(location, 'BAD_CONFIG', { head: jsonHead });
+  return bytes === null ? null : { data: new TextDecoder().decode(bytes), file: String(location) };
 }
 
 /**
@@ -61,10 +87,7 @@ export async function readModelConfig(source: ModelSource): Promise<FileContents
  * cannot be read is BAD_FILE naming its path or URL.
  */
 export async function readModelWeights(source: ModelSource, options: ReadFileOptions = {}): Promise<FileContents<Uint8Array>> {
-  if (!isModelBytes(source)) {
-    const { bytes, file } = await readModelFile(source, WEIGHTS_FILE, 'BAD_FILE', options);
-    return { data: bytes, file };
-  }
+  if (!isModelBytes(source)) return readWeightsFile(source, options);
   const w = source.weights;
   if (!(w instanceof Uint8Array || w instanceof ArrayBuffer)) {
     throw new WasmformerError('BAD_ARGUMENT', `source.weights must be an ArrayBuffer or a Uint8Array, got ${describe(w)}`);
@@ -73,6 +96,27 @@ export async function readModelWeights(source: ModelSource, options: ReadFileOpt
   options.head?.(weights, weights.length, 'weights');
   options.onProgress?.(weights.length, weights.length);
   return { data: weights, file: 'weights' };
+}
+
+/**
+ * The first of WEIGHTS_FILES the folder (or file map) has: safetensors, else PyTorch's own
+ * files. A folder with none of them is BAD_FILE naming the first and listing the others.
+ */
+async function readWeightsFile(source: string | URL | ModelFileUrls, options: ReadFileOptions): Promise<FileContents<Uint8Array>> {
+  const others = `(nor ${WEIGHTS_FILES.slice(1).join(', ')})`;
+  if (typeof source === 'object' && !(source instanceof URL)) {
+    const name = WEIGHTS_FILES.find((n) => Object.hasOwn(source.files, n));
+    if (name === undefined) throw new WasmformerError('BAD_ARGUMENT', `source.files has no ${WEIGHTS_FILE} ${others}`);
+    const { bytes, file } = await readModelFile(source, name, 'BAD_FILE', options);
+    return { data: bytes, file };
+  }
+  for (const name of WEIGHTS_FILES) {
+    const location = await locate(source, name);
+    const bytes = await readOptionalFile(location, 'BAD_FILE', options);
+    if (bytes !== null) return { data: bytes, file: String(location) };
+  }
+  const first = await locate(source, WEIGHTS_FILE);
+  throw new WasmformerError('BAD_FILE', `${String(first)}: file not found ${others}`);
 }
 
 /** Whether a source holds its files in memory ({ config, weights, ... }) rather than naming them. */
@@ -124,13 +168,22 @@ function checkSource(source: unknown): asserts source is ModelSource {
  * chunk. A file that cannot be read is an error with `code` naming it.
  */
 export async function readFile(location: string | URL, code: ErrorCode, options: ReadFileOptions = {}): Promise<Uint8Array> {
+  return (await read(location, code, options, false))!;
+}
+
+/** readFile, or null when there is no such file (ENOENT, HTTP 404): for the files a folder may lack. */
+export function readOptionalFile(location: string | URL, code: ErrorCode, options: ReadFileOptions = {}): Promise<Uint8Array | null> {
+  return read(location, code, options, true);
+}
+
+async function read(location: string | URL, code: ErrorCode, options: ReadFileOptions, optional: boolean): Promise<Uint8Array | null> {
   const url = typeof location === 'string' ? toUrl(location) : location;
   const fail = (reason: string): never => {
     throw new WasmformerError(code, `${String(location)}: ${reason}`);
   };
   const collect = (size: number | null) => new Collector(size, String(location), options, fail);
-  if (url === null || (url.protocol === 'file:' && isNode())) return readLocal(url ?? location, collect, fail);
-  return download(url, collect, fail);
+  if (url === null || (url.protocol === 'file:' && isNode())) return readLocal(url ?? location, collect, fail, optional);
+  return download(url, collect, fail, optional);
 }
 
 /** Bytes gathered chunk by chunk into one buffer, with the head check and progress calls. */
@@ -189,13 +242,14 @@ const CHUNK = 1 << 22;
 
 type Collect = (size: number | null) => Collector;
 
-async function readLocal(file: string | URL, collect: Collect, fail: (reason: string) => never): Promise<Uint8Array> {
+async function readLocal(file: string | URL, collect: Collect, fail: (reason: string) => never, optional: boolean): Promise<Uint8Array | null> {
   const fs = await nodeModule<typeof import('node:fs/promises')>('node:fs/promises');
   const failed = (e: unknown): never => {
     const code = (e as NodeJS.ErrnoException).code;
     return fail(code === 'ENOENT' ? 'file not found' : code === 'EISDIR' ? 'is a folder, not a file' : `cannot read (${errorText(e)})`);
   };
-  const handle = await fs.open(file, 'r').catch(failed);
+  const handle = await fs.open(file, 'r').catch((e: unknown) => ((e as NodeJS.ErrnoException).code === 'ENOENT' && optional ? null : failed(e)));
+  if (handle === null) return null;
   try {
     const size = (await handle.stat().catch(failed)).size;
     const collector = collect(size);
@@ -219,12 +273,16 @@ function childUrl(dir: URL, name: string): URL {
 }
 
 /** Fetches a URL chunk by chunk; failures name the URL, and leaving early releases the connection. */
-async function download(url: URL, collect: Collect, fail: (reason: string) => never): Promise<Uint8Array> {
+async function download(url: URL, collect: Collect, fail: (reason: string) => never, optional: boolean): Promise<Uint8Array | null> {
   let response: Response;
   try {
     response = await fetch(url);
   } catch (e) {
     return fail(`fetch failed (${errorText(e)})`);
+  }
+  if (response.status === 404 && optional) {
+    void response.body?.cancel().catch(() => undefined);
+    return null;
   }
   if (!response.ok) fail(`HTTP ${response.status} ${response.statusText}`);
   // Content-Length counts the encoded bytes: with gzip it is not the size that streams out.

@@ -17,13 +17,27 @@ export class Embedding {
   }
 }
 
-/** The paper's sinusoid: PE[pos, 2i] = sin(pos / 10000^(2i/d)), PE[pos, 2i+1] = cos(same). */
-export function sinusoid(out: Float32Array, maxLen: number, dModel: number): void {
+/**
+ * The paper's sinusoid [maxLen, dModel], each value computed in float64 and rounded once:
+ * 'interleaved' (the tutorial's) PE[pos, 2i] = sin(pos / 10000^(2i/d)), PE[pos, 2i+1] = cos(same);
+ * 'halves' (Marian's) the h = ceil(d/2) sines first, then the d - h cosines, angle k of either
+ * pos / 10000^(2k/d).
+ */
+export function sinusoid(maxLen: number, dModel: number, layout: 'interleaved' | 'halves'): Float32Array {
+  const out = new Float32Array(maxLen * dModel);
+  const half = Math.ceil(dModel / 2);
   for (let pos = 0; pos < maxLen; pos++) {
-    for (let i = 0; i < dModel; i += 2) {
-      const angle = pos / Math.pow(10000, i / dModel);
-      out[pos * dModel + i] = Math.sin(angle);
-      if (i + 1 < dModel) out[pos * dModel + i + 1] = Math.cos(angle);
+    const row = out.subarray(pos * dModel, (pos + 1) * dModel);
+    for (let k = 0; k < half; k++) {
+      const angle = pos / Math.pow(10000, (2 * k) / dModel);
+      if (layout === 'interleaved') {
+        row[2 * k] = Math.sin(angle);
+        if (2 * k + 1 < dModel) row[2 * k + 1] = Math.cos(angle);
+      } else {
+        row[k] = Math.sin(angle);
+        if (half + k < dModel) row[half + k] = Math.cos(angle);
+      }
     }
   }
+  return out;
 }

@@ -6,7 +6,7 @@ export class FeedForward {
   constructor(
     private readonly linear1: Linear, // [dimFeedforward, dModel]
     private readonly linear2: Linear, // [dModel, dimFeedforward]
-    private readonly act: Act.Relu | Act.Gelu,
+    private readonly act: Act.Relu | Act.Gelu | Act.Silu,
     private readonly hidden: Region, // [maxLen, dimFeedforward] scratch
   ) {}
 

@@ -1,5 +1,5 @@
 import { WasmformerError } from '../errors.js';
-import type { ModelConfig } from '../io/config.js';
+import type { ModelConfig } from '../families/index.js';
 import { describe } from '../io/describe.js';
 
 /** The weights one decoding step recorded, every decoder layer and head. */
@@ -70,10 +70,10 @@ export class AttentionMaps {
   }
 
   /** Starts a new recording of a decoding of config c over srcLen source positions. */
-  begin(c: Pick<ModelConfig, 'numDecoderLayers' | 'nhead'>, srcLen: number): void {
+  begin(c: Pick<ModelConfig, 'numDecoderLayers' | 'decoderHeads'>, srcLen: number): void {
     this.srcLen = srcLen;
     this.layers = c.numDecoderLayers;
-    this.nhead = c.nhead;
+    this.nhead = c.decoderHeads;
     this.recorded = [];
   }
 

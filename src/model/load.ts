@@ -1,4 +1,6 @@
-import { TENSOR, parameterCount, readModel, type CheckedModel, type ModelConfig, type ModelSource } from '../io/index.js';
+import { WasmformerError } from '../errors.js';
+import { size, type ModelConfig, type Slot } from '../families/index.js';
+import { parameterCount, readModel, type CheckedModel, type ModelSource } from '../io/index.js';
 import { MultiHeadAttention } from '../layers/attention.js';
 import { Embedding, sinusoid } from '../layers/embedding.js';
 import { FeedForward } from '../layers/feedforward.js';
@@ -13,43 +15,43 @@ import { RunState } from './state.js';
 import { Transformer } from './transformer.js';
 
 /**
- * Builds the Transformer in the runtime's memory from checked weights, mapping checkpoint names
- * to layers one to one. Weights are written once: packed for the matmul, or copied as they are.
+ * Builds the Transformer in the runtime's memory from checked weights, slot by slot as the
+ * checkpoint's family maps them. Weights are written once: packed for the matmul, or copied as
+ * they are; a matrix two slots share (tied embeddings) is copied once.
  */
 export function buildTransformer(rt: Runtime, checked: CheckedModel): Transformer {
   const c = checked.config;
   const b = new Builder(rt, checked);
   const state = new RunState(rt.arena, c);
-  const positions = b.positions();
   const scale = c.scaleEmbedding ? Math.sqrt(c.dModel) : 1;
-  const tgtTable = checked.read(TENSOR.tgtEmbedding);
+  const srcPositions = b.positions('src.positions');
+  const tgtPositions = b.shared('tgt.positions', 'src.positions') ? srcPositions : b.positions('tgt.positions');
+  const srcTable = b.table('src.embedding', 'source embedding');
+  const tgtTable = b.shared('tgt.embedding', 'src.embedding') ? srcTable : b.table('tgt.embedding', 'target embedding');
 
-  const encoderLayers = range(c.numEncoderLayers, (i) => {
-    const p = `transformer.encoder.layers.${i}`;
-    return new EncoderLayer(
-      b.attention(`${p}.self_attn`, state), b.feedForward(p, state),
-      b.residual(`${p}.norm1`, state), b.residual(`${p}.norm2`, state), state.encoderKV, state.y,
-    );
-  });
-  const decoderLayers = range(c.numDecoderLayers, (i) => {
-    const p = `transformer.decoder.layers.${i}`;
-    return new DecoderLayer(
-      i, b.attention(`${p}.self_attn`, state), b.attention(`${p}.multihead_attn`, state), b.feedForward(p, state),
-      b.residual(`${p}.norm1`, state), b.residual(`${p}.norm2`, state), b.residual(`${p}.norm3`, state),
-      b.kv(`decoder layer ${i} self-attention cache`), b.kv(`decoder layer ${i} memory`), state.y,
-    );
-  });
+  const encoderLayers = range(c.numEncoderLayers, (i) => new EncoderLayer(
+    b.attention(`encoder.${i}.self`, c.encoderHeads, state), b.feedForward('encoder', i, c.encoderFfnDim, state),
+    b.residual(`encoder.${i}.norm1`, state), b.residual(`encoder.${i}.norm2`, state), state.encoderKV, state.y,
+  ));
+  const decoderLayers = range(c.numDecoderLayers, (i) => new DecoderLayer(
+    i, b.attention(`decoder.${i}.self`, c.decoderHeads, state), b.attention(`decoder.${i}.cross`, c.decoderHeads, state),
+    b.feedForward('decoder', i, c.decoderFfnDim, state),
+    b.residual(`decoder.${i}.norm1`, state), b.residual(`decoder.${i}.norm2`, state), b.residual(`decoder.${i}.norm3`, state),
+    b.kv(`decoder layer ${i} self-attention cache`), b.kv(`decoder layer ${i} memory`), state.y,
+  ));
   return new Transformer(
     c, state,
-    new Embedding(rt.kernels, b.vector(checked.read(TENSOR.srcEmbedding), 'source embedding'), c.srcVocabSize, positions, scale),
-    new Embedding(rt.kernels, b.vector(tgtTable, 'target embedding'), c.tgtVocabSize, positions, scale),
-    encoderLayers, c.finalNorm ? b.layerNorm('transformer.encoder.norm') : null,
-    decoderLayers, c.finalNorm ? b.layerNorm('transformer.decoder.norm') : null,
-    b.generator(tgtTable),
+    new Embedding(rt.kernels, srcTable, c.srcVocabSize, srcPositions, scale),
+    new Embedding(rt.kernels, tgtTable, c.tgtVocabSize, tgtPositions, scale),
+    encoderLayers, c.finalNorm ? b.layerNorm('encoder.norm') : null,
+    decoderLayers, c.finalNorm ? b.layerNorm('decoder.norm') : null,
+    b.linear('generator', c.tgtVocabSize, c.dModel, 'generator'),
   );
 }
 
-/** Reads tensors by checkpoint name and writes them into the arena. */
+const ACTIVATIONS = { relu: Act.Relu, gelu: Act.Gelu, silu: Act.Silu } as const;
+
+/** Reads slots and writes them into the arena. */
 class Builder {
   private readonly c: ModelConfig;
 
@@ -60,8 +62,18 @@ class Builder {
     this.c = checked.config;
   }
 
-  private tensor(name: string): Float32Array {
-    return this.checked.read(name);
+  /** A slot that checkWeights resolved (required, or absent with a rule that gives it values). */
+  private tensor(slot: Slot): Float32Array {
+    const data = this.checked.read(slot);
+    if (data === null) throw new WasmformerError('BAD_TENSOR', `the model has no values for ${slot}`);
+    return data;
+  }
+
+  /** Whether slot is the same matrix as other (tied, or both computed the same way). */
+  shared(slot: Slot, other: Slot): boolean {
+    const a = this.checked.resolved.get(slot)!;
+    const b = this.checked.resolved.get(other)!;
+    return a.source.sameAs === other || (a.entry === null && b.entry === null) || (a.entry !== null && a.entry === b.entry);
   }
 
   /** A region holding data as it is. */
@@ -71,9 +83,16 @@ class Builder {
     return region;
   }
 
-  /** A Linear from w [n, k] and bias [n], packed through a staging region freed at once. */
-  linear(w: Float32Array, bias: Float32Array | null, n: number, k: number, label: string): Linear {
+  /** An embedding matrix [vocab, d_model] as it is. */
+  table(slot: Slot, label: string): Region {
+    return this.vector(this.tensor(slot), label);
+  }
+
+  /** A Linear from the slots `${prefix}.weight` [n, k] and `${prefix}.bias` [n] (absent: zero), packed through a staging region freed at once. */
+  linear(prefix: `${string}` , n: number, k: number, label: string): Linear {
     const { arena, kernels } = this.rt;
+    const w = this.tensor(`${prefix}.weight` as Slot);
+    const bias = this.checked.read(`${prefix}.bias` as Slot);
     const dest = arena.alloc(kernels.packedLength(n, k), label);
     const mark = arena.mark();
     const stagedW = this.vector(w, `${label} (staging)`);
@@ -83,29 +102,24 @@ class Builder {
     return new Linear(kernels, packed);
   }
 
-  /** nn.MultiheadAttention at prefix: in_proj split into q, k, v rows, and out_proj. */
-  attention(prefix: string, state: RunState): MultiHeadAttention {
+  /** Multi-head attention: the q, k, v and output projections of the slots at prefix. */
+  attention(prefix: `encoder.${number}.self` | `decoder.${number}.${'self' | 'cross'}`, heads: number, state: RunState): MultiHeadAttention {
     const d = this.c.dModel;
-    const w = this.tensor(`${prefix}.in_proj_weight`);
-    const bias = this.tensor(`${prefix}.in_proj_bias`);
-    const part = (i: number, name: string) =>
-      this.linear(w.subarray(i * d * d, (i + 1) * d * d), bias.subarray(i * d, (i + 1) * d), d, d, `${prefix} ${name}`);
-    const out = this.linear(this.tensor(`${prefix}.out_proj.weight`), this.tensor(`${prefix}.out_proj.bias`), d, d, `${prefix}.out_proj`);
-    return new MultiHeadAttention(this.rt.kernels, part(0, 'q'), part(1, 'k'), part(2, 'v'), out, this.c.nhead, state.attention);
+    const part = (p: 'q' | 'k' | 'v' | 'o') => this.linear(`${prefix}.${p}`, d, d, `${prefix}.${p}`);
+    return new MultiHeadAttention(this.rt.kernels, part('q'), part('k'), part('v'), part('o'), heads, state.attention);
   }
 
-  /** linear1 -> activation -> linear2 of the layer at prefix. */
-  feedForward(prefix: string, state: RunState): FeedForward {
-    const { dModel, dimFeedforward } = this.c;
-    const linear = (name: string, n: number, k: number) =>
-      this.linear(this.tensor(`${prefix}.${name}.weight`), this.tensor(`${prefix}.${name}.bias`), n, k, `${prefix}.${name}`);
-    const act = this.c.activation === 'gelu' ? Act.Gelu : Act.Relu;
-    return new FeedForward(linear('linear1', dimFeedforward, dModel), linear('linear2', dModel, dimFeedforward), act, state.hidden);
+  /** fc1 -> activation -> fc2 of a layer. */
+  feedForward(stack: 'encoder' | 'decoder', i: number, ffn: number, state: RunState): FeedForward {
+    const d = this.c.dModel;
+    const fc1 = this.linear(`${stack}.${i}.fc1`, ffn, d, `${stack}.${i}.fc1`);
+    const fc2 = this.linear(`${stack}.${i}.fc2`, d, ffn, `${stack}.${i}.fc2`);
+    return new FeedForward(fc1, fc2, ACTIVATIONS[this.c.activation], state.hidden);
   }
 
   layerNorm(prefix: string): LayerNorm {
-    const gamma = this.vector(this.tensor(`${prefix}.weight`), `${prefix}.weight`);
-    const beta = this.vector(this.tensor(`${prefix}.bias`), `${prefix}.bias`);
+    const gamma = this.vector(this.tensor(`${prefix}.weight` as Slot), `${prefix}.weight`);
+    const beta = this.vector(this.tensor(`${prefix}.bias` as Slot), `${prefix}.bias`);
     return new LayerNorm(this.rt.kernels, gamma, beta, this.c.layerNormEps);
   }
 
@@ -119,21 +133,11 @@ class Builder {
     return { k: this.rt.arena.alloc(rows, `${label} keys`), v: this.rt.arena.alloc(rows, `${label} values`) };
   }
 
-  /** [maxLen, dModel]: the stored positional_encoding.pos_embedding rows, or the sinusoid. */
-  positions(): Region {
+  /** [maxLen, dModel]: the stored table's first rows, or the family's sinusoid. */
+  positions(slot: 'src.positions' | 'tgt.positions'): Region {
     const { maxLen, dModel } = this.c;
-    const stored = this.checked.optional.posEmbedding;
-    const data = stored ? this.tensor(TENSOR.posEmbedding).subarray(0, maxLen * dModel) : new Float32Array(maxLen * dModel);
-    if (!stored) sinusoid(data, maxLen, dModel);
-    return this.vector(data, 'positions');
-  }
-
-  /** generator.weight, or the target embedding when absent (tied); generator.bias or none. */
-  generator(tgtTable: Float32Array): Linear {
-    const { generatorWeight, generatorBias } = this.checked.optional;
-    const weight = generatorWeight ? this.tensor(TENSOR.generatorWeight) : tgtTable;
-    const bias = generatorBias ? this.tensor(TENSOR.generatorBias) : null;
-    return this.linear(weight, bias, this.c.tgtVocabSize, this.c.dModel, 'generator');
+    const stored = this.checked.read(slot);
+    return this.vector(stored ?? sinusoid(maxLen, dModel, this.c.sinusoid), slot === 'src.positions' ? 'source positions' : 'target positions');
   }
 }
 
@@ -161,11 +165,10 @@ export const LOAD_OPTIONS: OptionSpec = {
 export async function loadModel(source: ModelSource, options: LoadOptions = {}): Promise<Model> {
   checkOptions(options, LOAD_OPTIONS);
   const checked = await readModel(source, { onProgress: options.onProgress });
-  const { config, optional, tensors } = checked;
   let floats = 0;
-  for (const entry of tensors.values()) floats += entry.shape.reduce((a, b) => a * b, 1);
-  const rt = await createRuntime({ ...options, initialBytes: options.initialBytes ?? estimateBytes(config, floats) });
-  return new Model(rt, buildTransformer(rt, checked), parameterCount(config, optional));
+  for (const entry of checked.tensors.values()) floats += size(entry.shape);
+  const rt = await createRuntime({ ...options, initialBytes: options.initialBytes ?? estimateBytes(checked.config, floats) });
+  return new Model(rt, buildTransformer(rt, checked), parameterCount(checked.resolved));
 }
 
 /**
@@ -175,6 +178,7 @@ export async function loadModel(source: ModelSource, options: LoadOptions = {}):
 function estimateBytes(c: ModelConfig, tensorFloats: number): number {
   const rows = c.maxLen * c.dModel;
   const caches = 4 * rows * c.numDecoderLayers;
-  const scratch = 9 * rows + c.maxLen * (c.dimFeedforward + c.tgtVocabSize + c.nhead * c.maxLen);
+  const heads = Math.max(c.encoderHeads, c.decoderHeads);
+  const scratch = 11 * rows + c.maxLen * (Math.max(c.encoderFfnDim, c.decoderFfnDim) + c.tgtVocabSize + heads * c.maxLen);
   return 4 * (tensorFloats + caches + scratch);
 }

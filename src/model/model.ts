@@ -1,7 +1,8 @@
 import { WasmformerError } from '../errors.js';
 import { describe } from '../io/describe.js';
-import type { ModelConfig } from '../io/config.js';
+import type { ModelConfig } from '../families/index.js';
 import { checkOptions, isAbortSignal, isFunction, isNumber, type OptionSpec } from '../options.js';
+import { badWords, banBadWords, defaultLimit, type BadWords } from '../generate/processors.js';
 import { SLICE_MS, yieldToHost } from '../platform.js';
 import type { Build, Runtime } from '../runtime/index.js';
 import { AttentionMaps } from './attention-maps.js';
@@ -9,7 +10,10 @@ import type { Transformer } from './transformer.js';
 
 /** Options of greedy decoding. */
 export interface GenerateOptions {
-  /** Tokens to produce at most, the final eos included; defaults to max_len, cannot exceed it. */
+  /**
+   * Tokens to produce at most, the final eos included; cannot exceed max_len. Defaults to the
+   * generation config's max_length less the start token (Hugging Face models), or max_len.
+   */
   maxNewTokens?: number;
   /** Called with each new id as soon as it exists (its index in the result second). */
   onToken?: (id: number, index: number) => void;
@@ -31,7 +35,7 @@ export const GENERATE_OPTIONS: OptionSpec = {
  * the model's caches back when another call used them in between.
  */
 class Decoding {
-  readonly tokens: number[] = []; // generated so far, without bos and eos
+  readonly tokens: number[] = []; // generated so far, without the start token and eos
   started = false;
   done = false;
 
@@ -64,6 +68,7 @@ export class Model {
   /** The step API's claim on the caches, renewed by every encode(). */
   private stepper: object | null = null;
   private decoded = 0; // target positions the step API holds in the caches
+  private readonly bad: BadWords;
 
   constructor(rt: Runtime, net: Transformer, parameters: number) {
     this.rt = rt;
@@ -71,6 +76,7 @@ export class Model {
     this.config = net.config;
     this.build = rt.build;
     this.parameters = parameters;
+    this.bad = badWords(net.config.generation, net.config.eosId);
   }
 
   /** Bytes of WebAssembly memory this model holds (weights, caches, scratch). */
@@ -170,7 +176,7 @@ export class Model {
     checkOptions(options, GENERATE_OPTIONS);
     const c = this.config;
     const src = checkSource(srcIds, c);
-    const limit = options.maxNewTokens ?? c.maxLen;
+    const limit = options.maxNewTokens ?? defaultLimit(c.generation, c.maxLen);
     if (!Number.isInteger(limit) || limit < 0 || limit > c.maxLen) {
       throw new WasmformerError('BAD_ARGUMENT', `maxNewTokens must be an integer in [0, max_len = ${c.maxLen}], got ${describe(limit)}`);
     }
@@ -200,15 +206,32 @@ export class Model {
       return null;
     }
     d.maps?.startStep();
-    this.step(pos === 0 ? this.config.bosId : d.tokens[pos - 1], pos, d.maps);
-    const { kernels } = this.runtime();
-    const id = kernels.argmax(this.transformer().state.logits, 0, this.config.tgtVocabSize);
-    if (id === this.config.eosId) {
+    const c = this.config;
+    this.step(pos === 0 ? c.decoderStartId : d.tokens[pos - 1], pos, d.maps);
+    const id = this.choose(d, pos);
+    if (id === c.eosId) {
       d.done = true;
       return null;
     }
     d.tokens.push(id);
     return id;
+  }
+
+  /**
+   * The greedy choice of step pos from its logits, after generate()'s rules: the forced eos at
+   * the last step when the model has one, else the argmax (lowest id on a tie) of the logits
+   * with the bad words banned.
+   */
+  private choose(d: Decoding, pos: number): number {
+    const c = this.config;
+    const forced = c.generation.forcedEosTokenId;
+    if (forced !== null && pos === d.limit - 1) return forced;
+    const { arena, kernels } = this.runtime();
+    const { logits } = this.transformer().state;
+    if (this.bad.always.length + this.bad.sequences.length > 0) {
+      banBadWords(arena.readF32(logits, 0, c.tgtVocabSize), this.bad, c.decoderStartId, d.tokens);
+    }
+    return kernels.argmax(logits, 0, c.tgtVocabSize);
   }
 
   /** Puts a decoding's source and target positions back into the caches (another call used them). */
@@ -218,7 +241,7 @@ export class Model {
     // Positions 0 .. n-1 were fed [bos, tokens[0], ..., tokens[n-2]]: one pass over them all
     // computes the same rows as the steps did, one at a time.
     const n = d.tokens.length;
-    if (n > 0) this.decodeRows([this.config.bosId, ...d.tokens.slice(0, n - 1)], 1);
+    if (n > 0) this.decodeRows([this.config.decoderStartId, ...d.tokens.slice(0, n - 1)], 1);
   }
 
   /** The encoder over checked source ids; the caches then hold no target position. */

@@ -1,4 +1,4 @@
-import type { ModelConfig } from '../io/config.js';
+import type { ModelConfig } from '../families/index.js';
 import type { AttentionScratch, KV } from '../layers/attention.js';
 import type { Arena, Region } from '../runtime/index.js';
 
@@ -16,8 +16,8 @@ export class RunState {
   readonly h: Region; // [maxLen, dModel] LayerNorm(x), the sublayer input in pre-LN
   readonly y: Region; // [maxLen, dModel] a sublayer's output
   readonly encoderKV: KV; // [maxLen, dModel] x2 the encoder self-attention's keys and values
-  readonly attention: AttentionScratch; // q, ctx [maxLen, dModel]; probs [nhead, maxLen, maxLen]
-  readonly hidden: Region; // [maxLen, dimFeedforward] the feed-forward's inner activations
+  readonly attention: AttentionScratch; // q, ctx [maxLen, dModel]; probs [heads, maxLen, maxLen]
+  readonly hidden: Region; // [maxLen, ffnDim] the feed-forward's inner activations (the wider stack's)
   readonly logits: Region; // [maxLen, tgtVocab]
 
   constructor(arena: Arena, c: ModelConfig) {
@@ -33,9 +33,9 @@ export class RunState {
     this.attention = {
       q: arena.alloc(rows, 'queries'),
       ctx: arena.alloc(rows, 'attention context'),
-      probs: arena.alloc(c.nhead * c.maxLen * c.maxLen, 'attention weights'),
+      probs: arena.alloc(Math.max(c.encoderHeads, c.decoderHeads) * c.maxLen * c.maxLen, 'attention weights'),
     };
-    this.hidden = arena.alloc(c.maxLen * c.dimFeedforward, 'feed-forward hidden');
+    this.hidden = arena.alloc(c.maxLen * Math.max(c.encoderFfnDim, c.decoderFfnDim), 'feed-forward hidden');
     this.logits = arena.alloc(c.maxLen * c.tgtVocabSize, 'logits');
   }
 }

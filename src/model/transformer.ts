@@ -1,4 +1,4 @@
-import type { ModelConfig } from '../io/config.js';
+import type { ModelConfig } from '../families/index.js';
 import type { Embedding } from '../layers/embedding.js';
 import type { Linear } from '../layers/linear.js';
 import type { LayerNorm } from '../layers/norm.js';

@@ -14,6 +14,7 @@ export interface KernelExports {
   softmax(x: number, rows: number, cols: number, ld: number, scale: number, causalOffset: number, keyMask: number): void;
   layernorm(out: number, sum: number, x: number, r: number, gamma: number, beta: number, rows: number, n: number, eps: number): void;
   gelu(out: number, x: number, n: number): void;
+  silu(out: number, x: number, n: number): void;
   relu(out: number, x: number, n: number): void;
   add(out: number, a: number, b: number, n: number): void;
   vexp(out: number, x: number, n: number): void;
@@ -26,6 +27,7 @@ export const enum Act {
   None = 0,
   Relu = 1,
   Gelu = 2,
+  Silu = 3,
 }
 
 /** A weight matrix packed once for the matmul microkernel; `y = x W^T + b`, W is [n, k]. */
@@ -76,8 +78,8 @@ export class Kernels {
     if (out === a || out === w.region) {
       throw new WasmformerError('BAD_ARGUMENT', `matmul: out (${out.label}) must not be its own input`);
     }
-    if (act !== Act.None && act !== Act.Relu && act !== Act.Gelu) {
-      throw new WasmformerError('BAD_ARGUMENT', `matmul: act must be 0 (none), 1 (ReLU) or 2 (GELU), got ${act}`);
+    if (act !== Act.None && act !== Act.Relu && act !== Act.Gelu && act !== Act.Silu) {
+      throw new WasmformerError('BAD_ARGUMENT', `matmul: act must be 0 (none), 1 (ReLU), 2 (GELU) or 3 (SiLU), got ${act}`);
     }
     this.raw.matmul(addr(out, outAt), addr(a, aAt), w.region.ptr, m, w.k, w.n, lda, ldo, act);
   }
@@ -166,8 +168,8 @@ export class Kernels {
     this.raw.layernorm(out.ptr, sum ? sum.ptr : 0, x.ptr, r ? r.ptr : 0, gamma.ptr, beta.ptr, rows, n, eps);
   }
 
-  /** out[n] = f(x[n]) for the elementwise kernels gelu (exact erf form), relu, exp. */
-  unary(kernel: 'gelu' | 'relu' | 'vexp', out: Region, x: Region, n: number): void {
+  /** out[n] = f(x[n]) for the elementwise kernels gelu (exact erf form), silu, relu, exp. */
+  unary(kernel: 'gelu' | 'silu' | 'relu' | 'vexp', out: Region, x: Region, n: number): void {
     positive(kernel, 'n', n);
     span(kernel, 'x', x, 0, 1, n, n);
     span(kernel, 'out', out, 0, 1, n, n);

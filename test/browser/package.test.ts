@@ -94,7 +94,7 @@ describe('the packed package in a new project', () => {
             text += code;
           }
         }
-        return text + ids.join(',') + String(model.config.maxLen + worker.config.nhead);
+        return text + ids.join(',') + String(model.config.maxLen + worker.config.decoderHeads);
       }
 
       export async function misuse(model: Model): Promise<void> {

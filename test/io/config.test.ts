@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseConfig } from '../../dist/io/config.js';
+import { parseConfig } from '../../dist/io/index.js';
 import { errorOf } from '../expect-error.js';
 import { tinyConfig } from './tiny-model.js';
 
@@ -9,9 +9,10 @@ describe('parseConfig', () => {
   it('reads every field into camelCase, from an object or from text', () => {
     const json = tinyConfig({ extra_field: 'ignored', activation: 'relu' });
     const want = {
-      dModel: 6, nhead: 2, numEncoderLayers: 2, numDecoderLayers: 1, dimFeedforward: 5, activation: 'relu',
-      normFirst: true, layerNormEps: 1e-5, finalNorm: true, scaleEmbedding: false, srcVocabSize: 7,
-      tgtVocabSize: 9, maxLen: 4, padId: 0, bosId: 1, eosId: 2,
+      family: 'tutorial', dModel: 6, numEncoderLayers: 2, numDecoderLayers: 1, encoderHeads: 2, decoderHeads: 2,
+      encoderFfnDim: 5, decoderFfnDim: 5, activation: 'relu', normFirst: true, layerNormEps: 1e-5, finalNorm: true,
+      scaleEmbedding: false, sinusoid: 'interleaved', srcVocabSize: 7, tgtVocabSize: 9, maxLen: 4, padId: 0,
+      decoderStartId: 1, eosId: 2, generation: { maxLength: null, numBeams: 1, badWordsIds: [], forcedEosTokenId: null },
     };
     expect(parseConfig(json, 'config.json')).toEqual(want);
     expect(parseConfig(JSON.stringify(json), 'config.json')).toEqual(want);

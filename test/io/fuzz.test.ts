@@ -2,10 +2,9 @@
 // configs. Each must either load (and then be consistent) or fail with a WasmformerError.
 import { describe, expect, it } from 'vitest';
 import { WasmformerError } from '../../dist/errors.js';
-import { parseConfig, type ModelConfig } from '../../dist/io/config.js';
+import { checkWeights, parseConfig, type ModelConfig } from '../../dist/io/index.js';
 import { parseSafetensors, readF32 } from '../../dist/io/safetensors.js';
-import { checkWeights, expectedTensors, TENSOR } from '../../dist/io/weights.js';
-import { rng } from '../helpers.js';
+import { random, type Rand } from '../helpers.js';
 import { tinyConfig, tinyTensors } from './tiny-model.js';
 import { assemble, concat, split, writeSafetensors, type Header } from './write-safetensors.js';
 
@@ -17,30 +16,19 @@ const VALID = writeSafetensors({
   'other.count': { shape: [], dtype: 'I64' },
 }, { format: 'pt' });
 
-type Rand = { int: (n: number) => number; pick: <T>(xs: readonly T[]) => T; chance: (p: number) => boolean };
-
-function random(seed: number): Rand {
-  const u = rng(seed);
-  const int = (n: number): number => Math.floor(u(0, n));
-  return { int, pick: (xs) => xs[int(xs.length)], chance: (p) => u(0, 1) < p };
-}
-
 /** Parses, checks and reads everything the model would read; returns what happened. */
 function load(bytes: Uint8Array, config: ModelConfig = CONFIG): string {
   try {
     const entries = parseSafetensors(bytes, 'model.safetensors');
-    const optional = checkWeights(config, entries, 'model.safetensors');
+    const resolved = checkWeights(config, entries, 'model.safetensors');
     // A file that passes is consistent: every entry inside the file, the right number of floats.
     for (const e of entries.values()) {
       if (e.begin < 0 || e.end > bytes.length || e.begin > e.end) throw new Error(`entry ${e.name} outside the file`);
     }
-    const names = expectedTensors(config).map((t) => t.name);
-    if (optional.posEmbedding) names.push(TENSOR.posEmbedding);
-    for (const name of names) {
-      const entry = entries.get(name);
-      if (entry === undefined) continue;
+    for (const { entry } of resolved.values()) {
+      if (entry === null) continue;
       const values = readF32(bytes, entry);
-      if (values.length !== entry.shape.reduce((a, b) => a * b, 1)) throw new Error(`${name}: wrong length`);
+      if (values.length !== entry.shape.reduce((a, b) => a * b, 1)) throw new Error(`${entry.name}: wrong length`);
     }
     return 'ok';
   } catch (e) {

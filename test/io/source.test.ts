@@ -66,7 +66,8 @@ describe('readModelFiles from a folder', () => {
     expect(await rejectionOf(readModelFiles(missing), 'BAD_CONFIG')).toBe(`${join(missing, 'config.json')}: file not found`);
     const half = mkdtempSync(join(tmpdir(), 'wasmformer-io-'));
     writeFileSync(join(half, 'config.json'), CONFIG_TEXT);
-    expect(await rejectionOf(readModelFiles(half), 'BAD_FILE')).toBe(`${join(half, 'model.safetensors')}: file not found`);
+    expect(await rejectionOf(readModelFiles(half), 'BAD_FILE')).toBe(
+      `${join(half, 'model.safetensors')}: file not found (nor pytorch_model.bin, model.bin, model.pt, model.pth)`);
     rmSync(half, { recursive: true });
   });
 
@@ -80,7 +81,9 @@ describe('readModelFiles from a folder', () => {
     expect(same(read.weights, WEIGHTS)).toBe(true);
     expect(read.weightsFile).toBe(pathToFileURL(join(dir, 'model.safetensors')).href);
     const message = await rejectionOf(readModelWeights({ files: { 'config.json': files['config.json'] } }), 'BAD_ARGUMENT');
-    expect(message).toBe('source.files["model.safetensors"] must be a path or a URL, got undefined');
+    expect(message).toBe('source.files has no model.safetensors (nor pytorch_model.bin, model.bin, model.pt, model.pth)');
+    const notUrl = await rejectionOf(readModelWeights({ files: { 'model.safetensors': 7 } } as never), 'BAD_ARGUMENT');
+    expect(notUrl).toBe('source.files["model.safetensors"] must be a path or a URL, got 7');
   });
 
   it('says a folder is not a file', async () => {
@@ -90,10 +93,13 @@ describe('readModelFiles from a folder', () => {
   it('reads and checks a whole model (readModel)', async () => {
     const model = await readModel(dir);
     expect(model.config.dModel).toBe(6);
-    expect(model.optional).toEqual({ posEmbedding: false, generatorWeight: false, generatorBias: true });
+    const present = (slot: 'src.positions' | 'generator.weight' | 'generator.bias') => model.resolved.get(slot)!.entry !== null;
+    expect([present('src.positions'), present('generator.weight'), present('generator.bias')]).toEqual([false, false, true]);
     expect(model.read('generator.bias')).toEqual(Float32Array.from(tinyTensors(tinyConfig(), { generatorBias: true })['generator.bias'].data as number[]));
-    const message = await rejectionOf(Promise.resolve().then(() => model.read('generator.weight')), 'BAD_TENSOR');
-    expect(message).toBe(`${join(dir, 'model.safetensors')}: missing tensor "generator.weight"`);
+    expect(model.read('generator.weight')).toEqual(model.read('tgt.embedding')); // absent: tied to the target embedding
+    expect(model.read('src.positions')).toBeNull(); // absent: the sinusoid is computed
+    const message = await rejectionOf(Promise.resolve().then(() => model.read('decoder.7.fc1.weight')), 'BAD_TENSOR');
+    expect(message).toBe(`${join(dir, 'model.safetensors')}: the model has no decoder.7.fc1.weight`);
   });
 });
 
@@ -201,7 +207,8 @@ describe('readModelFiles from a URL', () => {
 
   it('names the URL of a missing file or an unreachable server', async () => {
     expect(await rejectionOf(readModelFiles(`${base}/nothing`), 'BAD_CONFIG')).toBe(`${base}/nothing/config.json: HTTP 404 Not Found`);
-    expect(await rejectionOf(readModelFiles(`${base}/half`), 'BAD_FILE')).toBe(`${base}/half/model.safetensors: HTTP 404 Not Found`);
+    expect(await rejectionOf(readModelFiles(`${base}/half`), 'BAD_FILE')).toBe(
+      `${base}/half/model.safetensors: file not found (nor pytorch_model.bin, model.bin, model.pt, model.pth)`);
     const closed = createServer();
     await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
     const port = (closed.address() as AddressInfo).port;
@@ -278,7 +285,7 @@ describe('a download is checked by its header before its data arrives', () => {
 
   it.each([
     ['an HTML page', 'html', 'BAD_FILE', /model\.safetensors: header length \d+ is over the 100000000-byte limit: this is an HTML page \(a wrong URL, or a server's error page\?\), not safetensors$/],
-    ['a zip archive', 'zip', 'BAD_FILE', /model\.safetensors: this is a zip archive \(PyTorch's torch\.save format\?\), not safetensors$/],
+    ['a zip archive that torch.save did not write', 'zip', 'BAD_FILE', /model\.safetensors: a zip archive whose first entry is not <archive>\/data\.pkl: not one that torch\.save wrote$/],
     ['tensors of the wrong shape', 'shape', 'BAD_TENSOR', /model\.safetensors: tensor "transformer\.encoder\.layers\.0\.linear1\.weight" has shape \[4, 6\], expected \[5, 6\]$/],
   ])('refuses %s after its first bytes, not after 600 MB', async (_, kind, code, message) => {
     expect(await rejectionOf(readModel(`${base}/${kind}/`), code)).toMatch(message);

@@ -1,10 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { parseConfig } from '../../dist/io/config.js';
+import { checkWeights, expectedTensors, parameterCount, parseConfig, type Resolved } from '../../dist/io/index.js';
 import { parseSafetensors, readF32 } from '../../dist/io/safetensors.js';
-import {
-  TENSOR, checkWeights, decoderLayerName, encoderLayerName, expectedTensors, parameterCount,
-} from '../../dist/io/weights.js';
 import { errorOf } from '../expect-error.js';
 import { tinyConfig, tinyTensors, type ConfigJson, type TinyOptions } from './tiny-model.js';
 import { writeSafetensors, type TensorSpec } from './write-safetensors.js';
@@ -12,9 +9,15 @@ import { writeSafetensors, type TensorSpec } from './write-safetensors.js';
 const FILE = 'model.safetensors';
 
 /** Parses config and tensors (edited by the caller) and checks them against each other. */
-function check(json: ConfigJson, tensors: Record<string, TensorSpec>): ReturnType<typeof checkWeights> {
+function check(json: ConfigJson, tensors: Record<string, TensorSpec>): Resolved {
   const config = parseConfig(json, 'config.json');
   return checkWeights(config, parseSafetensors(writeSafetensors(tensors), FILE), FILE);
+}
+
+/** Which of the tutorial's optional tensors a checked file holds. */
+function optional(resolved: Resolved): { posEmbedding: boolean; generatorWeight: boolean; generatorBias: boolean } {
+  const has = (slot: 'src.positions' | 'generator.weight' | 'generator.bias') => resolved.get(slot)!.entry !== null;
+  return { posEmbedding: has('src.positions'), generatorWeight: has('generator.weight'), generatorBias: has('generator.bias') };
 }
 
 const badTensor = (json: ConfigJson, tensors: Record<string, TensorSpec>): string =>
@@ -40,17 +43,11 @@ describe('expectedTensors', () => {
     }
   });
 
-  it('builds layer names as the checkpoint spells them', () => {
-    expect(encoderLayerName(0, 'self_attn.in_proj_weight')).toBe('transformer.encoder.layers.0.self_attn.in_proj_weight');
-    expect(decoderLayerName(11, 'multihead_attn.out_proj.bias')).toBe('transformer.decoder.layers.11.multihead_attn.out_proj.bias');
-    expect(decoderLayerName(2, 'norm3.weight')).toBe('transformer.decoder.layers.2.norm3.weight');
-    expect(TENSOR.posEmbedding).toBe('positional_encoding.pos_embedding');
-  });
 });
 
 describe('checkWeights', () => {
   it.each(VARIANTS)('accepts a complete model (%s) and reports its optional tensors', (_, json, options) => {
-    expect(check(json, tinyTensors(json, options))).toEqual({
+    expect(optional(check(json, tinyTensors(json, options)))).toEqual({
       posEmbedding: options.posEmbedding !== undefined,
       generatorWeight: options.generatorWeight === true,
       generatorBias: options.generatorBias === true,
@@ -65,9 +62,9 @@ describe('checkWeights', () => {
       parameters: number; sums: Record<string, number>;
     };
     const entries = parseSafetensors(bytes, FILE);
-    const optional = checkWeights(config, entries, FILE);
-    expect(optional).toEqual({ posEmbedding: true, generatorWeight: true, generatorBias: true });
-    expect(parameterCount(config, optional)).toBe(expected.parameters);
+    const resolved = checkWeights(config, entries, FILE);
+    expect(optional(resolved)).toEqual({ posEmbedding: true, generatorWeight: true, generatorBias: true });
+    expect(parameterCount(resolved)).toBe(expected.parameters);
     expect([...entries.keys()].sort()).toEqual(Object.keys(expected.sums).sort());
     for (const [name, sum] of Object.entries(expected.sums)) {
       const values = readF32(bytes, entries.get(name)!);
@@ -118,7 +115,7 @@ describe('checkWeights', () => {
   it('takes F32, F16 and BF16 for any tensor it reads, and refuses other dtypes', () => {
     const json = tinyConfig();
     const all = tinyTensors(json, { generatorBias: true, posEmbedding: [4, 6] });
-    const name = encoderLayerName(1, 'norm2.bias');
+    const name = 'transformer.encoder.layers.1.norm2.bias';
     for (const dtype of ['F16', 'BF16']) expect(check(json, { ...all, [name]: { shape: [6], dtype } })).toBeDefined();
     for (const dtype of ['F64', 'I32', 'U8', 'BOOL']) {
       expect(badTensor(json, { ...all, [name]: { shape: [6], dtype } }))
@@ -133,7 +130,7 @@ describe('checkWeights', () => {
   it('takes positions as [P, d_model] or [P, 1, d_model] with P >= max_len', () => {
     const json = tinyConfig(); // max_len 4, d_model 6
     for (const shape of [[4, 6], [4, 1, 6], [5000, 6], [7, 1, 6]]) {
-      expect(check(json, tinyTensors(json, { posEmbedding: shape })).posEmbedding).toBe(true);
+      expect(optional(check(json, tinyTensors(json, { posEmbedding: shape }))).posEmbedding).toBe(true);
     }
     for (const shape of [[3, 6], [3, 1, 6], [4, 2, 6], [4, 7], [4, 1, 5], [24], [4, 6, 1], [1, 4, 6], [4, 1, 1, 6]]) {
       expect(badTensor(json, tinyTensors(json, { posEmbedding: shape }))).toBe(`${FILE}: tensor ` +
@@ -159,18 +156,20 @@ describe('checkWeights', () => {
       'transformer.encoder.layers.0.extra': { shape: [3], dtype: 'U8' },
       'positional_encoding.other': { shape: [2], dtype: 'F64' },
     };
-    expect(check(json, extra)).toEqual({ posEmbedding: false, generatorWeight: false, generatorBias: false });
+    expect(optional(check(json, extra))).toEqual({ posEmbedding: false, generatorWeight: false, generatorBias: false });
   });
 });
 
 describe('parameterCount', () => {
   it('counts a tied generator weight once, and the bias when present', () => {
-    const config = parseConfig(tinyConfig(), 'config.json');
+    const json = tinyConfig();
     // d 6, ff 5, vocabularies 7 and 9: embeddings 96; attention 108 + 18 + 36 + 6 = 168; feed-forward
     // 30 + 5 + 30 + 6 = 71; a norm 12; two encoder layers, one decoder layer, final norms; generator 54 + 9.
     const tied = 96 + 2 * (168 + 71 + 24) + (2 * 168 + 71 + 36) + 24;
-    expect(parameterCount(config, { generatorWeight: false, generatorBias: false })).toBe(tied);
-    expect(parameterCount(config, { generatorWeight: false, generatorBias: true })).toBe(tied + 9);
-    expect(parameterCount(config, { generatorWeight: true, generatorBias: true })).toBe(tied + 54 + 9);
+    expect(parameterCount(check(json, tinyTensors(json)))).toBe(tied);
+    expect(parameterCount(check(json, tinyTensors(json, { generatorBias: true })))).toBe(tied + 9);
+    expect(parameterCount(check(json, tinyTensors(json, { generatorWeight: true, generatorBias: true })))).toBe(tied + 54 + 9);
+    // The position table is a buffer, not a parameter.
+    expect(parameterCount(check(json, tinyTensors(json, { posEmbedding: [4, 6] })))).toBe(tied);
   });
 });

@@ -3,7 +3,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { WasmformerError } from '../../dist/errors.js';
 import type { Region, Runtime } from '../../dist/runtime/index.js';
-import { add, argmax, embed, relu } from '../reference/elementwise.js';
+import { add, argmax, embed, relu, silu } from '../reference/elementwise.js';
 import { gelu } from '../reference/math.js';
 import { expectClose, ODD_SIZES, rng, runtime } from '../helpers.js';
 import { expectGuarded, guarded } from './strided.js';
@@ -19,21 +19,21 @@ function values(rt: Runtime, r: Region): Float32Array {
   return rt.arena.view(r).slice();
 }
 
-describe('gelu, relu, vexp', () => {
+describe('gelu, silu, relu, vexp', () => {
   it('map every element, in place and out of place, and write nothing else', () => {
     const rand = rng(1);
     for (const n of SIZES) {
       const data = Float32Array.from({ length: n }, () => rand(-6, 6));
       data[0] = -0;
-      for (const kernel of ['gelu', 'relu', 'vexp'] as const) {
-        const want = kernel === 'gelu' ? data.map(gelu) : kernel === 'relu' ? relu(data) : data.map(Math.exp);
+      for (const kernel of ['gelu', 'silu', 'relu', 'vexp'] as const) {
+        const want = kernel === 'gelu' ? data.map(gelu) : kernel === 'silu' ? data.map(silu) : kernel === 'relu' ? relu(data) : data.map(Math.exp);
         const mark = rt.arena.mark();
         const x = guarded(rt, data, 'x');
         const out = guarded(rt, new Float32Array(n), 'out');
         rt.kernels.unary(kernel, out, x, n);
-        // gelu and exp: the bounds of test/kernels/math.test.ts; relu: exact.
+        // gelu, silu and exp: the bounds of test/kernels/math.test.ts; relu: exact.
         if (kernel === 'relu') expect(values(rt, out)).toEqual(want);
-        else expectClose(values(rt, out), want, kernel === 'gelu' ? 1e-6 : 0, kernel === 'gelu' ? 0 : 2e-7);
+        else expectClose(values(rt, out), want, kernel === 'gelu' ? 1e-6 : 0, kernel === 'gelu' ? 0 : kernel === 'silu' ? 4e-7 : 2e-7);
         expect(values(rt, x)).toEqual(data);
         rt.kernels.unary(kernel, x, x, n); // in place
         expect(values(rt, x)).toEqual(values(rt, out));

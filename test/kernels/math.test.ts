@@ -1,7 +1,8 @@
-// exp4 and gelu4 (assembly/math.ts), through the vexp and gelu elementwise kernels, against
+// exp4, gelu4 and silu4 (assembly/math.ts), through the vexp, gelu and silu elementwise kernels, against
 // float64 references over dense grids that cover every range the kernels meet.
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { Runtime } from '../../dist/runtime/index.js';
+import { silu } from '../reference/elementwise.js';
 import { erf, gelu } from '../reference/math.js';
 import { ODD_SIZES, runtime } from '../helpers.js';
 
@@ -14,7 +15,7 @@ beforeAll(async () => {
 });
 
 /** Runs an elementwise kernel over xs and returns a copy of its output. */
-function run(kernel: 'vexp' | 'gelu', xs: ArrayLike<number>): Float32Array {
+function run(kernel: 'vexp' | 'gelu' | 'silu', xs: ArrayLike<number>): Float32Array {
   const mark = rt.arena.mark();
   const x = rt.arena.alloc(xs.length, 'x');
   const out = rt.arena.alloc(xs.length, 'out');
@@ -112,6 +113,40 @@ describe('gelu4', () => {
     const whole = run('gelu', xs);
     for (const n of ODD_SIZES) {
       for (const at of [0, 1, 3]) expect(run('gelu', xs.subarray(at, at + n))).toEqual(whole.subarray(at, at + n));
+    }
+  });
+});
+
+describe('silu4', () => {
+  it('has relative error <= 4e-7 against float64 over [-90, 90], and tiny absolute error where it is tiny', () => {
+    const xs = new Float32Array([...grid(-90, 90, 1_800_001), ...grid(-1e-3, 1e-3, 20_001)]);
+    const got = run('silu', xs);
+    let worst = 0;
+    for (let i = 0; i < xs.length; i++) {
+      const want = silu(xs[i]);
+      worst = Math.max(worst, Math.abs(got[i] - want) / Math.max(Math.abs(want), 1e-30));
+    }
+    // Measured about 1.5e-7: the exp's 1e-7 and one rounding each of the add and the divide.
+    expect(worst).toBeLessThanOrEqual(4e-7);
+  });
+
+  it('is x for large x and -0 far below zero, as torch.nn.functional.silu gives them', () => {
+    // PyTorch 2.13: silu([100, 1e30, inf, -88, -89, -100, -1e30, -inf, nan, 0, -0]).
+    const got = run('silu', [100, 1e30, Infinity, -88, -89, -100, -1e30, -Infinity, NaN, 0, -0]);
+    expect(Array.from(got.subarray(0, 3))).toEqual([100, Math.fround(1e30), Infinity]);
+    expect(got[3]).toBeCloseTo(-5.328049755387946e-37, 43);
+    for (const v of got.subarray(4, 7)) expect(Object.is(v, -0)).toBe(true);
+    expect(got[7]).toBeNaN(); // -inf / (1 + e^inf), as PyTorch's
+    expect(got[8]).toBeNaN();
+    expect(Object.is(got[9], 0)).toBe(true);
+    expect(Object.is(got[10], -0)).toBe(true);
+  });
+
+  it('gives the same bits in the scalar tail as in the SIMD body, at every size', () => {
+    const xs = grid(-12, 12, 1000);
+    const whole = run('silu', xs);
+    for (const n of ODD_SIZES) {
+      for (const at of [0, 1, 3]) expect(run('silu', xs.subarray(at, at + n))).toEqual(whole.subarray(at, at + n));
     }
   });
 });

@@ -141,7 +141,7 @@ describe('matmul', () => {
 
   it('fuses ReLU and GELU into the epilogue', () => {
     let seed = 30_000;
-    for (const act of [ACTS.relu, ACTS.gelu]) {
+    for (const act of [ACTS.relu, ACTS.gelu, ACTS.silu]) {
       for (const d of ODD_SIZES) {
         check({ m: d, k: 17, n: 9, act }, seed++);
         check({ m: 5, k: d, n: 12, act, ldo: 20 }, seed++);
@@ -248,7 +248,7 @@ describe('Kernels.pack and Kernels.matmul', () => {
       expect(() => rt.kernels.matmul(o, oAt, x, xAt, packed, m, lda, ldo)).toThrow(WasmformerError);
     }
     expect(() => rt.kernels.matmul(a, 0, a, 0, packed, 1, 4, 6)).toThrow(/must not be its own input/);
-    expect(() => rt.kernels.matmul(out, 0, a, 0, packed, 3, 4, 6, 3 as Act)).toThrow(/act must be/);
+    expect(() => rt.kernels.matmul(out, 0, a, 0, packed, 3, 4, 6, 4 as Act)).toThrow(/act must be/);
     expect(rt.arena.view(out).every((x) => x === GUARD)).toBe(true);
     expect(() => rt.kernels.matmul(out, 0, a, 0, packed, 3, 4, 6)).not.toThrow();
     rt.arena.reset(mark);

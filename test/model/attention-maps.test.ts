@@ -15,7 +15,7 @@ interface AttentionFixture {
 describe('attention maps', () => {
   it('records every decoder layer and head per step, masked where they must be, without changing the ids', async () => {
     const model = await loadModel(`${FIXTURES}source_padding`, { build: BUILD });
-    const { padId, numDecoderLayers, nhead } = model.config;
+    const { padId, numDecoderLayers, decoderHeads: nhead } = model.config;
     const src = [5, padId, 7, 8, padId, padId];
     const plain = await model.generate(src, { maxNewTokens: 6 });
     const maps = new AttentionMaps();

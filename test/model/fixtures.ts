@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 /** What tools/make_fixtures.py recorded from torch.nn.Transformer for one model. */
@@ -11,10 +11,10 @@ export interface Expected {
 
 export const FIXTURES = fileURLToPath(new URL('../fixtures/', import.meta.url));
 
-/** Every fixture folder with its expectations. */
+/** Every tutorial-layout fixture folder of tools/make_fixtures.py with its expectations (marian/ and shared/ hold others). */
 export function fixtures(): { dir: string; expected: Expected }[] {
   return readdirSync(FIXTURES, { withFileTypes: true })
-    .filter((entry) => entry.isDirectory())
+    .filter((entry) => entry.isDirectory() && existsSync(`${FIXTURES}${entry.name}/expected.json`))
     .map((entry) => {
       const dir = FIXTURES + entry.name;
       return { dir, expected: JSON.parse(readFileSync(`${dir}/expected.json`, 'utf8')) as Expected };

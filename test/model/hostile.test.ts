@@ -176,7 +176,7 @@ describe('a failed call changes nothing', () => {
     const maps = new AttentionMaps();
     expect(errorOf(() => maps.cross(0, 0), 'BAD_ARGUMENT')).toMatch(/nothing recorded yet/);
     await model.generate(SOURCES[0], { attention: maps, maxNewTokens: 3 });
-    const { numDecoderLayers, nhead } = model.config;
+    const { numDecoderLayers, decoderHeads: nhead } = model.config;
     for (const [layer, head, message] of [
       [0, -1, `cross: head must be an integer in [0, ${nhead}), got -1`],
       [0, nhead, `cross: head must be an integer in [0, ${nhead}), got ${nhead}`],
@@ -230,8 +230,8 @@ describe('files that are not what they should be', () => {
   const config = readFileSync(`${DIR}/config.json`, 'utf8');
 
   it.each([
-    ['a torch.save file', Uint8Array.from([0x50, 0x4b, 0x03, 0x04, 0, 0, 0, 0, 0, 0, 0, 0, ...new Array(100).fill(7)]),
-      /^weights: this is a zip archive \(PyTorch's torch\.save format\?\), not safetensors$/],
+    ['a zip that torch.save did not write', Uint8Array.from([0x50, 0x4b, 0x03, 0x04, 0, 0, 0, 0, 0, 0, 0, 0, ...new Array(100).fill(7)]),
+      /^weights: a zip archive whose first entry is not <archive>\/data\.pkl: not one that torch\.save wrote$/],
     ["PyTorch's legacy pickle", Uint8Array.from([0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, ...new Array(100).fill(7)]),
       /^weights: header length \d+ is over the 100000000-byte limit: this is a Python pickle \(PyTorch's legacy torch\.save format\?\), not safetensors$/],
     ['an HTML page', new TextEncoder().encode('<!DOCTYPE html><html><body>Not found</body></html>'),

@@ -25,7 +25,7 @@ describe.each(fixtures())('PyTorch parity: $expected.case', ({ dir, expected }) 
   });
 
   it('greedy decoding with the KV cache equals an argmax loop over full forward passes', async () => {
-    const { bosId, eosId, tgtVocabSize } = model.config;
+    const { decoderStartId: bosId, eosId, tgtVocabSize } = model.config;
     for (const { src, max_new_tokens } of expected.greedy) {
       const tgt = [bosId];
       while (tgt.length <= max_new_tokens) {

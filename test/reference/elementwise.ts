@@ -4,6 +4,11 @@ export function relu(x: ArrayLike<number>): Float32Array {
   return Float32Array.from(x, (v) => (v < 0 ? 0 : v));
 }
 
+/** SiLU (swish) in float64: x / (1 + e^-x). */
+export function silu(x: number): number {
+  return x / (1 + Math.exp(-x));
+}
+
 export function add(a: ArrayLike<number>, b: ArrayLike<number>): Float32Array {
   return Float32Array.from(a, (v, i) => v + b[i]);
 }

@@ -1,7 +1,7 @@
 // Scalar float64 references for the matmul kernels (assembly/matmul.ts).
 
 /** The fused activations, numbered as the kernel's `act` argument. */
-export const ACTS = { none: 0, relu: 1, gelu: 2 } as const;
+export const ACTS = { none: 0, relu: 1, gelu: 2, silu: 3 } as const;
 
 /**
  * out[m, n] = act(a[m, k] (row stride lda) · W^T + bias), W [n, k] (row stride ldw), accumulated
@@ -25,6 +25,7 @@ export function matmulRef(
 function activate(x: number, act: number): number {
   if (act === ACTS.relu) return Math.max(x, 0);
   if (act === ACTS.gelu) return geluRef(x);
+  if (act === ACTS.silu) return x / (1 + Math.exp(-x));
   return x;
 }
 
