@@ -5,7 +5,7 @@ Trains small SentencePiece models with `sentencepiece` itself on the English msg
 msgstrs of the gettext catalogs under /usr/share/locale/de/LC_MESSAGES/, builds Marian folders
 (source.spm, target.spm, vocab.json, target_vocab.json, tokenizer_config.json) around them as
 the Hugging Face hub serves opus-mt models, and records what transformers' `MarianTokenizer` and
-bare `sentencepiece` make of a few hundred hard strings. Writes test/tokenizers/fixtures/:
+bare `sentencepiece` make of a few hundred hard strings. Writes test/fixtures/tokenizers/:
 
   strings.json              the strings, one list every case is run on
   trie.json                 transformers' Trie.split on token sets with shared prefixes
@@ -20,12 +20,10 @@ bare `sentencepiece` make of a few hundred hard strings. Writes test/tokenizers/
                             decode(input_ids) / decode(labels) with skip_special_tokens=True
     decode_random           seeded random id lists and HF's decode of each
     special                 pad / eos / unk ids, all_special_tokens and their ids, vocab sizes
-  marian-tiny/              the tokenizer files of /work/shared/fixtures/marian-tiny/ and the
-                            `tokenizer` list of its expected.json (checked here against HF again)
   spm-<kind>/               bare models (WORD, CHAR, shifted scores, UNUSED pieces, spaces not
                             escaped): model.spm and expected.json
 
-Run: /work/.venv/bin/python tools/make_tokenizer_fixtures.py [--out test/tokenizers/fixtures]
+Run: /work/.venv/bin/python tools/make_tokenizer_fixtures.py [--out test/fixtures/tokenizers]
 (transformers 5.18.0, sentencepiece 0.2.2). Training is seeded and single-threaded.
 """
 import argparse
@@ -46,8 +44,9 @@ from transformers import MarianTokenizer
 
 REPO = Path(__file__).resolve().parent.parent
 CATALOGS = '/usr/share/locale/de/LC_MESSAGES/*.mo'
-# The shared reference's tiny Marian folder, whose expected.json has 32 hard strings with HF's ids.
-MARIAN_TINY = Path('/work/shared/fixtures/marian-tiny')
+# The shared reference's tiny Marian folder (its copy in the repository), whose expected.json has
+# 32 hard strings with HF's ids: checked here against HF again.
+MARIAN_TINY = REPO / 'test/fixtures/shared/marian-tiny'
 
 # A user-defined normalization rule TSV (source code points, tab, target code points, in hex):
 # one-to-one, one-to-many, many-to-one, deletion, and keys that are prefixes of longer keys.
@@ -75,10 +74,9 @@ DENORM_TSV = [('2E 2E 2E', '2026'), ('71', '51')]   # decoding writes ... as …
 
 # Every model is trained on 12000 lines of one language, seeded and single-threaded.
 MODELS = {
-    # sentencepiece's defaults: unigram, nmt_nfkc, <unk>=0 <s>=1 </s>=2 (German without rules:
-    # each nmt_nfkc charsmap costs 240 KB, and marian-tiny/ has two more).
+    # sentencepiece's defaults: unigram, nmt_nfkc, <unk>=0 <s>=1 </s>=2.
     'en_unigram_nfkc': dict(lang='en', model_type='unigram', vocab_size=1000),
-    'de_unigram_plain': dict(lang='de', model_type='unigram', vocab_size=1000, normalization_rule_name='identity'),
+    'de_unigram_nfkc': dict(lang='de', model_type='unigram', vocab_size=1000),
     # BPE, byte fallback, Marian's own special layout (</s>=0, <unk>=1, no <s>); case folding in English.
     'en_bpe_cf_bytes': dict(lang='en', model_type='bpe', vocab_size=900, normalization_rule_name='nmt_nfkc_cf',
                             byte_fallback=True, eos_id=0, unk_id=1, bos_id=-1, character_coverage=0.98),
@@ -103,7 +101,7 @@ MODELS = {
 CASES = {
     # Shared vocab.json as opus-mt has it: both models' pieces, some missing (they are <unk>),
     # language codes and <s> in it, <pad> last; no tokenizer_config.json (HF's defaults).
-    'unigram-nfkc-shared': dict(source='en_unigram_nfkc', target='de_unigram_plain', separate=False,
+    'unigram-nfkc-shared': dict(source='en_unigram_nfkc', target='de_unigram_nfkc', separate=False,
                                 drop=0.04, extra=['>>de<<', '>>en<<', '>>fr<<', '<s>'], config=None),
     # separate_vocabs: target_vocab.json of another size (so <pad> differs), as save_pretrained
     # writes tokenizer_config.json (added_tokens_decoder).
@@ -415,22 +413,14 @@ def make_bare(name, model, strings, out):
                                           'spm': spm_record(sp, strings)})
 
 
-def copy_marian_tiny(out):
-    """The shared reference folder's tokenizer, so the tests need nothing outside the repository."""
-    folder = out / 'marian-tiny'
-    if folder.exists():
-        shutil.rmtree(folder)
-    folder.mkdir(parents=True)
-    for name in ('source.spm', 'target.spm', 'vocab.json', 'tokenizer_config.json'):
-        shutil.copy(MARIAN_TINY / name, folder / name)
+def check_marian_tiny():
+    """The shared reference's 32 hard strings: transformers here gives the same ids and texts."""
     reference = json.loads((MARIAN_TINY / 'expected.json').read_text())
-    tok = MarianTokenizer.from_pretrained(str(folder))
+    tok = MarianTokenizer.from_pretrained(str(MARIAN_TINY))
     for t in reference['tokenizer']:
         enc = tok(t['text'], text_target=t['text'])
         assert enc['input_ids'] == t['src_ids'] and enc['labels'] == t['tgt_ids'], t['text']
         assert tok.decode(t['tgt_ids'], skip_special_tokens=True) == t['decoded_tgt'], t['text']
-    write_json(folder / 'expected.json', {'case': 'marian-tiny', 'origin': str(MARIAN_TINY / 'expected.json'),
-                                          'reference': reference['reference'], 'tokenizer': reference['tokenizer']})
 
 
 def charsmaps(models):
@@ -466,7 +456,7 @@ def trie_cases():
 
 
 CASES_ABOUT = {
-    'unigram-nfkc-shared': 'unigram, nmt_nfkc (source) and identity (target), shared vocab.json with 4% of pieces missing, language codes, no tokenizer_config.json',
+    'unigram-nfkc-shared': 'unigram nmt_nfkc both sides, shared vocab.json with 4% of pieces missing, language codes, no tokenizer_config.json',
     'bpe-bytes-separate': 'BPE with byte_fallback both sides (nmt_nfkc_cf source, identity target), separate vocabs of different sizes, tokenizer_config.json as save_pretrained writes it',
     'unigram-identity-userdef': 'unigram identity normalizer, user-defined symbols, byte fallback (source), no dummy prefix (target), extra whitespace kept (source), additional special token, split_special_tokens',
     'rules-suffix-separate': 'unigram with a user-defined rule TSV and a denormalizer (source), BPE with whitespace as suffix (target), separate vocabs, lstrip/rstrip/single_word added tokens, a special token in no vocab, clean_up_tokenization_spaces',
@@ -479,7 +469,7 @@ def main():
     warnings.filterwarnings('ignore', message='Recommended: pip install sacremoses')
     transformers.logging.set_verbosity_error()
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--out', default=str(REPO / 'test/tokenizers/fixtures'))
+    parser.add_argument('--out', default=str(REPO / 'test/fixtures/tokenizers'))
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -492,7 +482,7 @@ def main():
     write_json(out / 'trie.json', trie_cases())
     for name, case in CASES.items():
         make_case(name, case, models, strings, out)
-    copy_marian_tiny(out)
+    check_marian_tiny()
     for name, (model, transform) in BARE.items():
         make_bare(name, transform(models[model]) if transform else models[model], strings, out)
     print(f'{len(strings)} strings, {len(CASES)} Marian cases, {len(BARE)} bare models -> {out}')

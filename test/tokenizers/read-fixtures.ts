@@ -4,11 +4,11 @@ import { MarianTokenizer } from '../../dist/tokenizers/marian.js';
 import { SentencePieceProcessor } from '../../dist/tokenizers/sentencepiece.js';
 import { parseModelProto } from '../../dist/tokenizers/spm-proto.js';
 
-/** test/tokenizers/fixtures/, made by tools/make_tokenizer_fixtures.py. */
-export const FIXTURES = fileURLToPath(new URL('./fixtures/', import.meta.url));
+/** test/fixtures/tokenizers/, made by tools/make_tokenizer_fixtures.py. */
+export const FIXTURES = fileURLToPath(new URL('../fixtures/tokenizers/', import.meta.url));
 
-/** The shared reference's tiny opus-mt-like folder (a copy): 32 hard strings with HF's ids in expected.json `tokenizer`. */
-export const MARIAN_TINY = 'marian-tiny';
+/** The shared reference's tiny opus-mt-like folder (test/fixtures/shared/): 32 hard strings with HF's ids in expected.json `tokenizer`. */
+export const MARIAN_TINY = fileURLToPath(new URL('../fixtures/shared/marian-tiny/', import.meta.url));
 
 /** The Marian folders and what they cover (tools/make_tokenizer_fixtures.py's CASES). */
 export const MARIAN_CASES = ['unigram-nfkc-shared', 'bpe-bytes-separate', 'unigram-identity-userdef', 'rules-suffix-separate'];
@@ -44,8 +44,9 @@ export interface MarianRecord {
   decoded_labels: string;
 }
 
+/** A JSON file, absolute or under the tokenizer fixtures. */
 export function readJson(path: string): any {
-  return JSON.parse(readFileSync(FIXTURES + path, 'utf8'));
+  return JSON.parse(readFileSync(path.startsWith('/') ? path : FIXTURES + path, 'utf8'));
 }
 
 export const STRINGS: string[] = readJson('strings.json');
