@@ -1,4 +1,5 @@
 import { WasmformerError } from '../errors.js';
+import { jsonObject } from '../io/config.js';
 import { describe } from '../io/describe.js';
 import { AddedTokenTrie, cleanUpTokenization, pyLstrip, pyRstrip, pyStrip, type AddedToken } from './added-tokens.js';
 import { SentencePieceProcessor } from './sentencepiece.js';
@@ -266,25 +267,14 @@ function languageCodeAndPieces(text: string, spm: SentencePieceProcessor): strin
 }
 
 /** A JSON file given as its text, its bytes (UTF-8) or parsed, which must be an object. */
-function jsonObject(json: unknown, file: string): Record<string, unknown> {
-  let value = json instanceof Uint8Array ? new TextDecoder().decode(json) : json;
-  if (typeof value === 'string') {
-    try {
-      value = JSON.parse(value);
-    } catch (e) {
-      throw new WasmformerError('BAD_CONFIG', `${file}: not valid JSON (${(e as Error).message})`);
-    }
-  }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new WasmformerError('BAD_CONFIG', `${file}: must be a JSON object, got ${describe(value)}`);
-  }
-  return value as Record<string, unknown>;
+function jsonFile(json: unknown, file: string): Record<string, unknown> {
+  return jsonObject(json instanceof Uint8Array ? new TextDecoder().decode(json) : json, file);
 }
 
 /** vocab.json: every value an id (a non-negative integer). */
 function readVocab(json: unknown, file: string): Map<string, number> {
   const vocab = new Map<string, number>();
-  for (const [piece, id] of Object.entries(jsonObject(json, file))) {
+  for (const [piece, id] of Object.entries(jsonFile(json, file))) {
     if (!Number.isSafeInteger(id) || (id as number) < 0) {
       throw new WasmformerError('BAD_CONFIG', `${file}: ${describe(piece)} maps to ${describe(id)}, not a token id (a non-negative integer)`);
     }
@@ -296,7 +286,7 @@ function readVocab(json: unknown, file: string): Map<string, number> {
 
 /** tokenizer_config.json, or transformers' defaults when there is none. */
 function readConfig(json: unknown, file: string): TokenizerConfig {
-  const o = json === undefined || json === null ? {} : jsonObject(json, file);
+  const o = json === undefined || json === null ? {} : jsonFile(json, file);
   const bad = (field: string, why: string) => new WasmformerError('BAD_CONFIG', `${file}: "${field}" ${why}`);
   const bool = (field: string) => {
     const v = o[field] ?? false;

@@ -6,17 +6,9 @@ import { WasmformerError } from '../../dist/errors.js';
 import { CharsMap } from '../../dist/tokenizers/charsmap.js';
 import { MarianTokenizer } from '../../dist/tokenizers/marian.js';
 import { SentencePieceProcessor } from '../../dist/tokenizers/sentencepiece.js';
-import { rng } from '../helpers.js';
+import { random, type Rand } from '../helpers.js';
 import { bytes, charsmapOf, marianFiles, STRINGS } from './read-fixtures.js';
 import { concat } from './proto-writer.js';
-
-type Rand = { int: (n: number) => number; pick: <T>(xs: readonly T[]) => T };
-
-function random(seed: number): Rand {
-  const u = rng(seed);
-  const int = (n: number): number => Math.floor(u(0, n));
-  return { int, pick: (xs) => xs[int(xs.length)] };
-}
 
 const SAMPLE = STRINGS.filter((_, i) => i % 9 === 0).concat(['', ' ', 'a', '☃ x', '>>de<< </s> <unk>']);
 
