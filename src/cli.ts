@@ -12,7 +12,7 @@ import { loadTranslator, type Translator } from './translator.js';
 
 const USAGE = `usage:
   wasmformer demo                    translate a few numbers with the demo model, then read lines
-  wasmformer translate [--model DIR] [--json] [TEXT...]   (no TEXT: one per line of stdin)
+  wasmformer translate [--model DIR] [--max-new-tokens N] [--json] [TEXT...]   (no TEXT: one per line of stdin)
   wasmformer generate --model DIR --src-ids 5,6,7 [--max-new-tokens N] [--json]
   wasmformer info --model DIR [--json]
 options:
@@ -36,7 +36,7 @@ type Args = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPosition
 /** Each command and the flags it takes (besides --build, --help and --version). */
 const COMMANDS: Record<string, { run: (args: Args) => Promise<void>; flags: Flag[] }> = {
   demo: { run: demo, flags: [] },
-  translate: { run: translate, flags: ['model', 'json'] },
+  translate: { run: translate, flags: ['model', 'max-new-tokens', 'json'] },
   generate: { run: generate, flags: ['model', 'src-ids', 'max-new-tokens', 'json'] },
   info: { run: info, flags: ['model', 'json'] },
 };
@@ -122,9 +122,10 @@ async function translate(args: Args): Promise<void> {
   const translator = await loadTranslator(args.values.model ?? demoModel, options(args));
   const texts = args.positionals.slice(1);
   const json = args.values.json === true;
+  const maxNewTokens = maxNew(args);
   const print = async (text: string, fromStdin: boolean): Promise<void> => {
     try {
-      const { translation, tokens, ms } = await translateOne(translator, text);
+      const { translation, tokens, ms } = await translateOne(translator, text, maxNewTokens);
       const tokensPerSecond = tokens === 0 ? 0 : round(tokens / (ms / 1000));
       if (json) console.log(JSON.stringify({ text, translation, tokens_per_second: tokensPerSecond }));
       else console.log(translation);
@@ -141,10 +142,10 @@ async function translate(args: Args): Promise<void> {
   await eachLine((line) => (json || line.trim() !== '' ? print(line, true) : Promise.resolve()));
 }
 
-async function translateOne(translator: Translator, text: string): Promise<{ translation: string; tokens: number; ms: number }> {
+async function translateOne(translator: Translator, text: string, maxNewTokens?: number): Promise<{ translation: string; tokens: number; ms: number }> {
   const start = performance.now();
   let tokens = 0;
-  const translation = await translator.translate(text, { onToken: () => tokens++ });
+  const translation = await translator.translate(text, { onToken: () => tokens++, maxNewTokens });
   return { translation, tokens, ms: performance.now() - start };
 }
 
@@ -160,7 +161,7 @@ async function eachLine(f: (line: string) => Promise<void>, prompt = ''): Promis
 
 async function generate(args: Args): Promise<void> {
   const srcIds = integers(required(args, 'src-ids'), '--src-ids');
-  const maxNewTokens = args.values['max-new-tokens'] === undefined ? undefined : count(args.values['max-new-tokens'], '--max-new-tokens');
+  const maxNewTokens = maxNew(args);
   const model = await open(args);
   const start = performance.now();
   const ids = await model.generate(srcIds, { maxNewTokens });
@@ -208,6 +209,12 @@ function integers(text: string, flag: string): number[] {
   const parts = text.split(',').map((s) => s.trim());
   if (!parts.every((s) => /^-?\d+$/.test(s))) fail(`${flag}: expected comma-separated integers, got ${JSON.stringify(text)}`);
   return parts.map(Number);
+}
+
+/** --max-new-tokens, when given. */
+function maxNew(args: Args): number | undefined {
+  const value = args.values['max-new-tokens'];
+  return value === undefined ? undefined : count(value, '--max-new-tokens');
 }
 
 function count(text: string, flag: string): number {

@@ -6,5 +6,5 @@ export { loadModel, type LoadOptions } from './model/load.js';
 export { AttentionMaps } from './model/attention-maps.js';
 export { Model, type GenerateOptions } from './model/model.js';
 export { supportedBuilds, type Build } from './runtime/index.js';
-export { CharTokenizer } from './tokenizer.js';
-export { loadTranslator, Translator, type TranslatorSource } from './translator.js';
+export { CharTokenizer, MarianTokenizer, SentencePieceProcessor, type Tokenizer } from './tokenizers/index.js';
+export { loadTranslator, TextStream, Translator, type TranslatorSource } from './translator.js';

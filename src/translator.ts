@@ -1,25 +1,21 @@
 import { WasmformerError } from './errors.js';
+import { familyOf } from './families/index.js';
+import { jsonObject } from './io/config.js';
 import { describe } from './io/describe.js';
-import { isModelBytes, jsonHead, readModelFile, type ModelBytes, type ModelSource } from './io/source.js';
+import { readModelConfig, type ModelSource } from './io/source.js';
 import { LOAD_OPTIONS, loadModel, type LoadOptions } from './model/load.js';
 import type { GenerateOptions, Model } from './model/model.js';
 import { checkOptions } from './options.js';
-import { CharTokenizer } from './tokenizer.js';
+import { CharTokenizer, readTokenizer, type Tokenizer, type TokenizerBytes } from './tokenizers/index.js';
 
-export const TOKENIZER_FILE = 'tokenizer.json';
+export type { Tokenizer, TokenizerBytes } from './tokenizers/index.js';
 
-/** A model source with its tokenizer: a folder (path or URL) or file map holding tokenizer.json too, or bytes. */
-export type TranslatorSource = Exclude<ModelSource, ModelBytes> | (ModelBytes & { tokenizer: object | string });
-
-/** Text <-> token ids, whatever tokenizer a model was trained with. */
-export interface Tokenizer {
-  /** The encoder's input ids for a text. */
-  encode(text: string): number[];
-  /** A target text as ids. */
-  encodeTarget(text: string): number[];
-  /** Target ids as text, special tokens skipped. */
-  decode(ids: ArrayLike<number>): string;
-}
+/**
+ * A model source with its tokenizer: a folder (path or URL) or file map holding the tokenizer's
+ * files too (tokenizer.json; Marian's source.spm, target.spm, vocab.json, ...), or bytes with
+ * `tokenizer` (tokenizer.json's object or text) or `tokenizerFiles` ({ 'source.spm': bytes, ... }).
+ */
+export type TranslatorSource = Exclude<ModelSource, TokenizerBytes> | TokenizerBytes;
 
 /**
  * A decoding's text as its ids arrive, one new piece per id: the decoded text so far less what
@@ -30,7 +26,7 @@ export class TextStream {
   private readonly ids: number[] = [];
   private given = '';
 
-  constructor(private readonly tokenizer: Tokenizer) {}
+  constructor(private readonly tokenizer: Pick<Tokenizer, 'decode'>) {}
 
   push(id: number): string {
     this.ids.push(id);
@@ -49,7 +45,7 @@ export class TextStream {
 export class Translator {
   constructor(
     readonly model: Model,
-    readonly tokenizer: CharTokenizer,
+    readonly tokenizer: Tokenizer,
   ) {}
 
   /** Greedy translation of one text. */
@@ -58,7 +54,7 @@ export class Translator {
     return this.tokenizer.decode(await this.model.generate(this.tokenizer.encode(text), options));
   }
 
-  /** The translation as it is produced, one piece of text per token. */
+  /** The translation as it is produced, one piece of text per token (a token that ends inside a character waits for the next). */
   async *stream(text: string, options: GenerateOptions = {}): AsyncGenerator<string> {
     if (checkText(text) === '') return;
     const pieces = new TextStream(this.tokenizer);
@@ -74,26 +70,40 @@ function checkText(text: unknown): string {
   return text;
 }
 
-/** Loads a model folder with its tokenizer.json, checking that the two agree. */
+/** Loads a model folder with its tokenizer (the files its family's folders carry), checking that the two agree. */
 export async function loadTranslator(source: TranslatorSource, options: LoadOptions = {}): Promise<Translator> {
   checkOptions(options, LOAD_OPTIONS);
-  const { json, file } = isModelBytes(source)
-    ? { json: (source as { tokenizer?: unknown }).tokenizer, file: 'tokenizer' }
-    : await readModelFile(source, TOKENIZER_FILE, 'BAD_CONFIG', { head: jsonHead }).then(({ bytes, file }) => ({ json: new TextDecoder().decode(bytes), file }));
-  const tokenizer = CharTokenizer.fromJSON(json, file);
+  const { data, file } = await readModelConfig(source);
+  const tokenizer = await readTokenizer(source, familyOf(jsonObject(data, file), file).name);
   const model = await loadModel(source, options);
-  const c = model.config;
-  const mismatch = ([
-    ['src_vocab', tokenizer.srcVocab.length, 'src_vocab_size', c.srcVocabSize],
-    ['tgt_vocab', tokenizer.tgtVocab.length, 'tgt_vocab_size', c.tgtVocabSize],
-    ['pad_id', tokenizer.padId, 'pad_id', c.padId],
-    ['bos_id', tokenizer.bosId, 'bos_id', c.decoderStartId],
-    ['eos_id', tokenizer.eosId, 'eos_id', c.eosId],
-  ] as const).find(([, mine, , theirs]) => mine !== theirs);
-  if (mismatch) {
+  const mismatch = disagreement(tokenizer, model.config);
+  if (mismatch !== null) {
     model.dispose();
-    const [field, mine, configField, theirs] = mismatch;
-    throw new WasmformerError('BAD_CONFIG', `${file}: "${field}" (${mine}) does not match the model's ${configField} (${theirs})`);
+    throw new WasmformerError('BAD_CONFIG', mismatch);
   }
   return new Translator(model, tokenizer);
+}
+
+/**
+ * Why a tokenizer does not fit a model, or null: its special ids must be the model's, and every
+ * id it gives must be one the model has (a character tokenizer's vocabularies are the model's
+ * exactly: anything else is the wrong file).
+ */
+function disagreement(t: Tokenizer, c: Model['config']): string | null {
+  if (t instanceof CharTokenizer) {
+    const fields = [
+      ['src_vocab', t.srcVocab.length, 'src_vocab_size', c.srcVocabSize],
+      ['tgt_vocab', t.tgtVocab.length, 'tgt_vocab_size', c.tgtVocabSize],
+      ['pad_id', t.padId, 'pad_id', c.padId],
+      ['bos_id', t.bosId, 'bos_id', c.decoderStartId],
+      ['eos_id', t.eosId, 'eos_id', c.eosId],
+    ] as const;
+    const bad = fields.find(([, mine, , theirs]) => mine !== theirs);
+    return bad ? `${t.file}: "${bad[0]}" (${bad[1]}) does not match the model's ${bad[2]} (${bad[3]})` : null;
+  }
+  if (t.padId !== c.padId) return `the tokenizer's pad id (${t.padId}) is not the model's pad_token_id (${c.padId})`;
+  if (t.eosId !== c.eosId) return `the tokenizer's eos id (${t.eosId}) is not the model's eos_token_id (${c.eosId})`;
+  if (t.srcVocabSize > c.srcVocabSize) return `the tokenizer's source ids reach ${t.srcVocabSize - 1}, past the model's vocab_size (${c.srcVocabSize})`;
+  if (t.tgtVocabSize > c.tgtVocabSize) return `the tokenizer's target ids reach ${t.tgtVocabSize - 1}, past the model's target vocabulary (${c.tgtVocabSize})`;
+  return null;
 }

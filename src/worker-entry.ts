@@ -3,7 +3,7 @@
 import { WasmformerError } from './errors.js';
 import { AttentionMaps, type AttentionStep } from './model/attention-maps.js';
 import { isNode, nodeModule } from './platform.js';
-import { loadTranslator, type Translator } from './translator.js';
+import { loadTranslator, TextStream, type Translator } from './translator.js';
 import type { FromWorker, ToWorker, WireError } from './worker.js';
 
 interface Port {
@@ -55,6 +55,9 @@ function receive(message: ToWorker): void {
     case 'translate':
       void translate(message);
       break;
+    case 'tokenize':
+      tokenize(message);
+      break;
     case 'cancel':
       calls.get(message.id)?.abort();
       break;
@@ -66,7 +69,7 @@ async function load({ source, options }: Extract<ToWorker, { type: 'load' }>): P
     const onProgress = (loaded: number, total: number): void => post({ type: 'progress', loaded, total });
     translator = await loadTranslator(source, { ...options, onProgress });
     const { config, parameters, build, memoryBytes } = translator.model;
-    post({ type: 'ready', config, parameters, build, memoryBytes, tokenizer: translator.tokenizer.toJSON() });
+    post({ type: 'ready', config, parameters, build, memoryBytes });
   } catch (e) {
     post({ type: 'failed', error: wire(e) });
   }
@@ -85,9 +88,10 @@ async function translate({ id, text, options }: Extract<ToWorker, { type: 'trans
     return { attention: steps, transfer: steps.flatMap((s) => [s.cross.buffer as ArrayBuffer, s.self.buffer as ArrayBuffer]) };
   };
   try {
+    const pieces = new TextStream(translator!.tokenizer);
     const onToken = (token: number, index: number): void => {
       const { attention: steps, transfer } = attention();
-      post({ type: 'token', id, token, index, attention: steps }, transfer);
+      post({ type: 'token', id, token, index, piece: pieces.push(token), attention: steps }, transfer);
     };
     const { maxNewTokens } = options;
     const result = await translator!.translate(text, { maxNewTokens, onToken, attention: maps, signal: controller.signal });
@@ -97,5 +101,14 @@ async function translate({ id, text, options }: Extract<ToWorker, { type: 'trans
     post({ type: 'error', id, error: wire(e) });
   } finally {
     calls.delete(id);
+  }
+}
+
+function tokenize({ id, text }: Extract<ToWorker, { type: 'tokenize' }>): void {
+  try {
+    const { tokenizer } = translator!;
+    post({ type: 'tokens', id, ids: tokenizer.encode(text), pieces: tokenizer.tokenize(text) });
+  } catch (e) {
+    post({ type: 'error', id, error: wire(e) });
   }
 }

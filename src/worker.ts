@@ -11,8 +11,7 @@ import { GENERATE_OPTIONS, type GenerateOptions } from './model/model.js';
 import { checkOptions } from './options.js';
 import { isNode, nodeModule, toUrl } from './platform.js';
 import type { Build } from './runtime/index.js';
-import { CharTokenizer, type CharTokenizerJSON } from './tokenizer.js';
-import { TextStream, type TranslatorSource } from './translator.js';
+import type { TranslatorSource } from './translator.js';
 
 /** An error as it crosses the worker boundary. */
 export interface WireError {
@@ -25,14 +24,16 @@ export interface WireError {
 export type ToWorker =
   | { type: 'load'; source: TranslatorSource; options: Omit<LoadOptions, 'onProgress'> }
   | { type: 'translate'; id: number; text: string; options: { maxNewTokens?: number; attention: boolean } }
+  | { type: 'tokenize'; id: number; text: string }
   | { type: 'cancel'; id: number };
 
 /** The messages the worker sends. */
 export type FromWorker =
   | { type: 'progress'; loaded: number; total: number }
-  | { type: 'ready'; config: ModelConfig; parameters: number; build: Build; memoryBytes: number; tokenizer: CharTokenizerJSON }
+  | { type: 'ready'; config: ModelConfig; parameters: number; build: Build; memoryBytes: number }
   | { type: 'failed'; error: WireError }
-  | { type: 'token'; id: number; token: number; index: number; attention?: AttentionStep[] }
+  | { type: 'token'; id: number; token: number; index: number; piece: string; attention?: AttentionStep[] }
+  | { type: 'tokens'; id: number; ids: number[]; pieces: string[] }
   | { type: 'done'; id: number; text: string; attention?: AttentionStep[] }
   | { type: 'error'; id: number; error: WireError };
 
@@ -77,9 +78,10 @@ async function startWorker(): Promise<Channel> {
 
 /** A call in flight: how its messages reach the caller. */
 interface Call {
-  onToken(token: number, index: number): void;
+  onToken(token: number, index: number, piece: string): void;
   maps: AttentionMaps | null;
-  resolve(text: string): void;
+  begun: boolean; // whether maps has begun this call's recording
+  resolve(result: string | { ids: number[]; pieces: string[] }): void;
   reject(error: unknown): void;
 }
 
@@ -92,8 +94,6 @@ export class WorkerTranslator {
   readonly parameters: number;
   readonly build: Build;
   readonly memoryBytes: number;
-  /** The tokenizer, on this side too (to label tokens, or to count them). */
-  readonly tokenizer: CharTokenizer;
   private channel: Channel | null;
   private readonly calls = new Map<number, Call>();
   private nextId = 0;
@@ -104,7 +104,6 @@ export class WorkerTranslator {
     this.parameters = ready.parameters;
     this.build = ready.build;
     this.memoryBytes = ready.memoryBytes;
-    this.tokenizer = CharTokenizer.fromJSON(ready.tokenizer);
     channel.listen((m) => this.receive(m), (message) => this.fail(message));
   }
 
@@ -132,7 +131,12 @@ export class WorkerTranslator {
 
   /** Greedy translation of one text, in the worker; onToken gets each id as it arrives. */
   translate(text: string, options: GenerateOptions = {}): Promise<string> {
-    return this.call(text, options, options.onToken ?? (() => undefined));
+    return this.call(text, options, options.onToken ?? (() => undefined)) as Promise<string>;
+  }
+
+  /** The source ids of a text and its tokens as the encoder sees them (to label them), from the worker's tokenizer. */
+  tokenize(text: string): Promise<{ ids: number[]; pieces: string[] }> {
+    return this.call(text, {}, () => undefined, 'tokenize') as Promise<{ ids: number[]; pieces: string[] }>;
   }
 
   /** The translation as it is produced, one piece of text per token. */
@@ -142,10 +146,8 @@ export class WorkerTranslator {
     let finished = false;
     const controller = new AbortController();
     const signal = options.signal ? AbortSignal.any([options.signal, controller.signal]) : controller.signal;
-    const decoded = new TextStream(this.tokenizer);
-    const done = this.call(text, { ...options, signal }, (token, index) => {
+    const done = this.call(text, { ...options, signal }, (token, index, piece) => {
       options.onToken?.(token, index);
-      const piece = decoded.push(token);
       if (piece !== '') pieces.push(piece);
       wake?.();
     }).finally(() => {
@@ -171,8 +173,8 @@ export class WorkerTranslator {
     this.fail(null);
   }
 
-  private call(text: string, options: GenerateOptions, onToken: (token: number, index: number) => void): Promise<string> {
-    return new Promise<string>((resolve, reject) => {
+  private call(text: string, options: GenerateOptions, onToken: Call['onToken'], type: 'translate' | 'tokenize' = 'translate'): Promise<unknown> {
+    return new Promise<unknown>((resolve, reject) => {
       if (this.channel === null) throw new WasmformerError('DISPOSED', 'this translator was disposed');
       checkOptions(options, GENERATE_OPTIONS);
       if (typeof text !== 'string') throw new WasmformerError('BAD_ARGUMENT', `text must be a string, got ${describe(text)}`);
@@ -190,10 +192,10 @@ export class WorkerTranslator {
         reject(signal!.reason);
       };
       signal?.addEventListener('abort', abort, { once: true });
-      attention?.begin(this.config, this.tokenizer.encode(text).length);
       this.calls.set(id, {
         onToken,
         maps: attention ?? null,
+        begun: false,
         resolve: (result) => {
           settle();
           resolve(result);
@@ -204,18 +206,29 @@ export class WorkerTranslator {
         },
       });
       this.channel.hold(true);
-      this.channel.post({ type: 'translate', id, text, options: { maxNewTokens: options.maxNewTokens, attention: attention !== undefined } });
+      if (type === 'tokenize') this.channel.post({ type, id, text });
+      else this.channel.post({ type, id, text, options: { maxNewTokens: options.maxNewTokens, attention: attention !== undefined } });
     });
   }
 
   private receive(m: FromWorker): void {
-    if (m.type !== 'token' && m.type !== 'done' && m.type !== 'error') return;
+    if (m.type !== 'token' && m.type !== 'done' && m.type !== 'tokens' && m.type !== 'error') return;
     const call = this.calls.get(m.id);
     if (call === undefined) return; // a call cancelled here, still finishing there
     if (m.type === 'error') return call.reject(fromWire(m.error));
-    m.attention?.forEach((step) => call.maps?.addStep(step));
-    if (m.type === 'token') call.onToken(m.token, m.index);
+    if (m.type === 'tokens') return call.resolve({ ids: m.ids, pieces: m.pieces });
+    for (const step of m.attention ?? []) this.addStep(call, step);
+    if (m.type === 'token') call.onToken(m.token, m.index, m.piece);
     else call.resolve(m.text);
+  }
+
+  /** One attention step from the worker; the first one begins the maps (its cross weights say the source's length). */
+  private addStep(call: Call, step: AttentionStep): void {
+    const maps = call.maps;
+    if (maps === null) return;
+    if (!call.begun) maps.begin(this.config, step.cross.length / (this.config.numDecoderLayers * this.config.decoderHeads));
+    call.begun = true;
+    maps.addStep(step);
   }
 
   /** Ends the worker: every waiting call rejects (DISPOSED, or the worker's failure). */

@@ -20,11 +20,14 @@ describe('a translator in a worker', () => {
   });
   afterAll(() => worker?.dispose());
 
-  it('says what it loaded, and has the tokenizer on this side', () => {
+  it('says what it loaded, and tokenizes as the tokenizer in this thread does', async () => {
     expect(worker.config).toEqual(local.model.config);
     expect(worker.parameters).toBe(local.model.parameters);
     expect(worker.build).toBe(local.model.build);
-    expect(worker.tokenizer.toJSON()).toEqual(local.tokenizer.toJSON());
+    for (const text of ['4019', '12,345']) {
+      expect(await worker.tokenize(text)).toEqual({ ids: local.tokenizer.encode(text), pieces: local.tokenizer.tokenize(text) });
+    }
+    expect(await rejectionOf(worker.tokenize('12a'), 'BAD_INPUT')).toMatch(/character "a"/);
   });
 
   it('translates as the model in this thread does, streaming ids as they come', async () => {
@@ -101,7 +104,7 @@ describe('a translator in a worker', () => {
 
   it('rejects a model that does not load, naming the file', async () => {
     const message = await rejectionOf(createWorkerTranslator('/nonexistent/model'), 'BAD_CONFIG');
-    expect(message).toBe('/nonexistent/model/tokenizer.json: file not found');
+    expect(message).toBe('/nonexistent/model/config.json: file not found');
   });
 
   it('after dispose, waiting and later calls are DISPOSED', async () => {

@@ -73,8 +73,7 @@ async function translate(text) {
 }
 
 async function decode(text, maps, signal) {
-  const { tokenizer } = translator;
-  view.sourceLabels = tokenizer.encode(text).map((id) => tokenizer.srcVocab[id]);
+  view.sourceLabels = (await translator.tokenize(text)).pieces;
   const start = performance.now();
   for await (const piece of translator.stream(text, { attention: maps, signal })) {
     output.textContent += piece;

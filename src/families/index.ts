@@ -17,6 +17,8 @@ export interface Family {
   tensors(c: ModelConfig): Iterable<[Slot, TensorSource]>;
   /** Why a tensor the family does not read contradicts the config (a layer past its count), or null. */
   contradiction(c: ModelConfig, name: string): string | null;
+  /** The tokenizer files its folders carry: those a translator needs, and those it reads when present. */
+  readonly tokenizerFiles: { readonly required: readonly string[]; readonly optional: readonly string[] };
   /** Whether its folders carry generation_config.json (generate()'s defaults). */
   readonly generationConfig: boolean;
   /** The config.json fields behind the architecture's sizes and ids, for errors. */

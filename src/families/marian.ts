@@ -10,6 +10,7 @@ export const marian: Family = {
   config,
   tensors: (c) => tensors(c as MarianConfig),
   contradiction,
+  tokenizerFiles: { required: ['source.spm', 'target.spm', 'vocab.json'], optional: ['target_vocab.json', 'tokenizer_config.json'] },
   generationConfig: true,
   fields: {
     maxLen: 'max_position_embeddings', padId: 'pad_token_id', decoderStartId: 'decoder_start_token_id', eosId: 'eos_token_id',

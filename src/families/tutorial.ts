@@ -10,6 +10,7 @@ export const tutorial: Family = {
   config,
   tensors,
   contradiction,
+  tokenizerFiles: { required: ['tokenizer.json'], optional: [] },
   generationConfig: false,
   fields: { maxLen: 'max_len', padId: 'pad_id', decoderStartId: 'bos_id', eosId: 'eos_id', srcVocabSize: 'src_vocab_size', tgtVocabSize: 'tgt_vocab_size' },
 };

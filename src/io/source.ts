@@ -76,10 +76,18 @@ export const jsonHead: HeadCheck = (head, size, file) => {
 /** generation_config.json's text (or the object given in memory), or null when the folder has none. */
 export async function readGenerationConfig(source: ModelSource): Promise<FileContents<unknown> | null> {
   if (isModelBytes(source)) return source.generationConfig === undefined ? null : { data: source.generationConfig, file: 'generationConfig' };
-  if (typeof source === 'object' && !(source instanceof URL) && !Object.hasOwn(source.files, GENERATION_FILE)) return null;
-  const location = await locate(source, GENERATION_FILE);
-  const bytes = await readOptionalFile(location, 'BAD_CONFIG', { head: jsonHead });
-  return bytes === null ? null : { data: new TextDecoder().decode(bytes), file: String(location) };
+  const found = await readOptionalModelFile(source, GENERATION_FILE, 'BAD_CONFIG', { head: jsonHead });
+  return found === null ? null : { data: new TextDecoder().decode(found.bytes), file: found.file };
+}
+
+/** readModelFile, or null when the folder (or file map) has no such file. */
+export async function readOptionalModelFile(
+  source: string | URL | ModelFileUrls, name: string, code: ErrorCode, options: ReadFileOptions = {},
+): Promise<{ bytes: Uint8Array; file: string } | null> {
+  if (typeof source === 'object' && !(source instanceof URL) && !Object.hasOwn(source.files, name)) return null;
+  const location = await locate(source, name);
+  const bytes = await readOptionalFile(location, code, options);
+  return bytes === null ? null : { bytes, file: String(location) };
 }
 
 /**

@@ -1,4 +1,5 @@
-import { WasmformerError } from './errors.js';
+import { WasmformerError } from '../errors.js';
+import { jsonObject } from '../io/config.js';
 
 /**
  * The contents of a character-level tokenizer.json (see models/numbers/README.md):
@@ -35,7 +36,7 @@ export class CharTokenizer {
   private readonly srcIndex: Map<string, number>;
   private readonly tgtIndex: Map<string, number>;
 
-  private constructor(json: CharTokenizerJSON, file: string) {
+  private constructor(json: CharTokenizerJSON, readonly file: string) {
     this.padId = json.pad_id;
     this.bosId = json.bos_id;
     this.eosId = json.eos_id;
@@ -52,17 +53,7 @@ export class CharTokenizer {
   /** Checks a parsed tokenizer.json (or its text) completely; every error is BAD_CONFIG naming file and field. */
   static fromJSON(json: unknown, file = 'tokenizer.json'): CharTokenizer {
     const bad = (field: string, why: string) => new WasmformerError('BAD_CONFIG', `${file}: "${field}" ${why}`);
-    if (typeof json === 'string') {
-      try {
-        json = JSON.parse(json);
-      } catch (e) {
-        throw new WasmformerError('BAD_CONFIG', `${file}: not valid JSON (${(e as Error).message})`);
-      }
-    }
-    if (typeof json !== 'object' || json === null || Array.isArray(json)) {
-      throw new WasmformerError('BAD_CONFIG', `${file}: expected a JSON object`);
-    }
-    const o = json as Record<string, unknown>;
+    const o = jsonObject(json, file);
     if (o.type !== 'chars') throw bad('type', `must be "chars", got ${JSON.stringify(o.type)}`);
     for (const field of ['src_vocab', 'tgt_vocab']) {
       const v = o[field];
@@ -123,6 +114,11 @@ export class CharTokenizer {
     }
     if (this.srcAddEos) ids.push(this.eosId);
     return ids;
+  }
+
+  /** The source tokens of a text: the entries of its ids (bos and eos by their names). */
+  tokenize(text: string): string[] {
+    return this.encode(text).map((id) => this.srcVocab[id]);
   }
 
   /** A target text as ids, without bos and eos (what greedy decoding returns for it); unknown characters are BAD_INPUT. */
