@@ -14,6 +14,6 @@ export function relaxed(): i32 {
 
 export { packedSize, pack, matmul } from './matmul';
 export { qkT, pv, attention, attendRows } from './attention';
-export { softmax } from './softmax';
+export { softmax, logSoftmax } from './softmax';
 export { layernorm } from './layernorm';
 export { gelu, silu, relu, add, vexp, embed, argmax } from './elementwise';

@@ -11,6 +11,20 @@ export function softmax(x: usize, rows: i32, cols: i32, ld: i32, scale: f32, cau
   }
 }
 
+/**
+ * In place over `rows` rows of x (stride ld): log_softmax, x - max - log(sum of e^(x - max)), as
+ * beam search takes a step's logits. A row of -Infinity stays so.
+ */
+export function logSoftmax(x: usize, rows: i32, cols: i32, ld: i32): void {
+  for (let i = 0; i < rows; i++) {
+    const row = x + ((<usize>i * <usize>ld) << 2);
+    const top = rowMax(row, cols, 1, 0, false, false);
+    if (top == -Infinity) continue;
+    const logSum = Mathf.log(rowExp(row, cols, 1, -top, 0, false, false, false));
+    rowShift(row, cols, -top, -logSum);
+  }
+}
+
 /** How many leading keys query row i sees: key j is causally masked when j > i + causalOffset. */
 // @ts-ignore: decorator
 @inline export function visibleKeys(i: i32, cols: i32, causalOffset: i32): i32 {
@@ -43,7 +57,7 @@ export function softmax(x: usize, rows: i32, cols: i32, ld: i32, scale: f32, cau
     fill(row, cols, 0); // every key masked
     return;
   }
-  const sum = rowExp(row, visible, scale, -top, mask, masked, scaled);
+  const sum = rowExp(row, visible, scale, -top, mask, masked, scaled, true);
   rowScale(row, visible, 1 / sum);
   fill(row + (<usize>visible << 2), cols - visible, 0);
 }
@@ -96,9 +110,9 @@ export function softmax(x: usize, rows: i32, cols: i32, ld: i32, scale: f32, cau
   return top;
 }
 
-/** row[j] = e^(logit_j - top) over j < n (exactly 0 where masked, or below 2^-126); their sum. */
+/** The sum of e^(logit_j - top) over j < n (exactly 0 where masked, or below 2^-126), stored as row[j] when `keep`. */
 // @ts-ignore: decorator
-@inline function rowExp(row: usize, n: i32, scale: f32, negTop: f32, mask: usize, masked: bool, scaled: bool): f32 {
+@inline function rowExp(row: usize, n: i32, scale: f32, negTop: f32, mask: usize, masked: bool, scaled: bool, keep: bool): f32 {
   const s = f32x4.splat(scale);
   const shift = f32x4.splat(negTop);
   let sum0 = f32x4.splat(0);
@@ -108,15 +122,17 @@ export function softmax(x: usize, rows: i32, cols: i32, ld: i32, scale: f32, cau
     const o = <usize>j << 2;
     const e0 = expNonPositive4(shifted4(row, o, s, shift, mask, masked, scaled));
     const e1 = expNonPositive4(shifted4(row, o + 16, s, shift, mask, masked, scaled));
-    v128.store(row + o, e0);
-    v128.store(row + o, e1, 16);
+    if (keep) {
+      v128.store(row + o, e0);
+      v128.store(row + o, e1, 16);
+    }
     sum0 = f32x4.add(sum0, e0);
     sum1 = f32x4.add(sum1, e1);
   }
   if (j + 4 <= n) {
     const o = <usize>j << 2;
     const e = expNonPositive4(shifted4(row, o, s, shift, mask, masked, scaled));
-    v128.store(row + o, e);
+    if (keep) v128.store(row + o, e);
     sum0 = f32x4.add(sum0, e);
     j += 4;
   }
@@ -124,7 +140,7 @@ export function softmax(x: usize, rows: i32, cols: i32, ld: i32, scale: f32, cau
   for (; j < n; j++) {
     const o = <usize>j << 2;
     const e = f32x4.extract_lane(expNonPositive4(f32x4.splat(logit1(row, o, scale, mask, masked, scaled) + negTop)), 0);
-    store<f32>(row + o, e);
+    if (keep) store<f32>(row + o, e);
     sum += e;
   }
   return sum;
@@ -142,6 +158,22 @@ export function softmax(x: usize, rows: i32, cols: i32, ld: i32, scale: f32, cau
   for (; j < n; j++) {
     const p = row + (<usize>j << 2);
     store<f32>(p, load<f32>(p) * k);
+  }
+}
+
+/** row[j] = (row[j] + a) + b over j < n. */
+// @ts-ignore: decorator
+@inline function rowShift(row: usize, n: i32, a: f32, b: f32): void {
+  const av = f32x4.splat(a);
+  const bv = f32x4.splat(b);
+  let j = 0;
+  for (; j + 4 <= n; j += 4) {
+    const p = row + (<usize>j << 2);
+    v128.store(p, f32x4.add(f32x4.add(v128.load(p), av), bv));
+  }
+  for (; j < n; j++) {
+    const p = row + (<usize>j << 2);
+    store<f32>(p, load<f32>(p) + a + b);
   }
 }
 

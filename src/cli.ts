@@ -6,15 +6,19 @@ import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { demoModel } from './demo.js';
 import { WasmformerError } from './errors.js';
+import type { GenerateOptions } from './generate/index.js';
 import { loadModel, type LoadOptions } from './model/load.js';
 import type { Model } from './model/model.js';
 import { loadTranslator, type Translator } from './translator.js';
 
 const USAGE = `usage:
   wasmformer demo                    translate a few numbers with the demo model, then read lines
-  wasmformer translate [--model DIR] [--max-new-tokens N] [--json] [TEXT...]   (no TEXT: one per line of stdin)
-  wasmformer generate --model DIR --src-ids 5,6,7 [--max-new-tokens N] [--json]
+  wasmformer translate [--model DIR] [DECODING] [--json] [TEXT...]   (no TEXT: one per line of stdin)
+  wasmformer generate --model DIR --src-ids 5,6,7 [DECODING] [--json]
   wasmformer info --model DIR [--json]
+decoding (default: the model's generation config, so beam search for opus-mt):
+  --num-beams N          beam search with N beams (1: greedy)
+  --max-new-tokens N     tokens to generate at most, the final eos included
 options:
   --build simd|relaxed   the kernel build (default: the best this engine runs)
   -h, --help             this text
@@ -24,6 +28,7 @@ const OPTIONS = {
   model: { type: 'string' },
   'src-ids': { type: 'string' },
   'max-new-tokens': { type: 'string' },
+  'num-beams': { type: 'string' },
   json: { type: 'boolean' },
   build: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
@@ -36,8 +41,8 @@ type Args = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPosition
 /** Each command and the flags it takes (besides --build, --help and --version). */
 const COMMANDS: Record<string, { run: (args: Args) => Promise<void>; flags: Flag[] }> = {
   demo: { run: demo, flags: [] },
-  translate: { run: translate, flags: ['model', 'max-new-tokens', 'json'] },
-  generate: { run: generate, flags: ['model', 'src-ids', 'max-new-tokens', 'json'] },
+  translate: { run: translate, flags: ['model', 'max-new-tokens', 'num-beams', 'json'] },
+  generate: { run: generate, flags: ['model', 'src-ids', 'max-new-tokens', 'num-beams', 'json'] },
   info: { run: info, flags: ['model', 'json'] },
 };
 
@@ -122,10 +127,10 @@ async function translate(args: Args): Promise<void> {
   const translator = await loadTranslator(args.values.model ?? demoModel, options(args));
   const texts = args.positionals.slice(1);
   const json = args.values.json === true;
-  const maxNewTokens = maxNew(args);
+  const decode = decoding(args);
   const print = async (text: string, fromStdin: boolean): Promise<void> => {
     try {
-      const { translation, tokens, ms } = await translateOne(translator, text, maxNewTokens);
+      const { translation, tokens, ms } = await translateOne(translator, text, decode);
       const tokensPerSecond = tokens === 0 ? 0 : round(tokens / (ms / 1000));
       if (json) console.log(JSON.stringify({ text, translation, tokens_per_second: tokensPerSecond }));
       else console.log(translation);
@@ -142,10 +147,11 @@ async function translate(args: Args): Promise<void> {
   await eachLine((line) => (json || line.trim() !== '' ? print(line, true) : Promise.resolve()));
 }
 
-async function translateOne(translator: Translator, text: string, maxNewTokens?: number): Promise<{ translation: string; tokens: number; ms: number }> {
+/** One translation, timed, with its length in tokens (onToken's last report is the hypothesis chosen). */
+async function translateOne(translator: Translator, text: string, decode: GenerateOptions = {}): Promise<{ translation: string; tokens: number; ms: number }> {
   const start = performance.now();
   let tokens = 0;
-  const translation = await translator.translate(text, { onToken: () => tokens++, maxNewTokens });
+  const translation = await translator.translate(text, { ...decode, onToken: (_, index) => (tokens = index + 1) });
   return { translation, tokens, ms: performance.now() - start };
 }
 
@@ -161,10 +167,10 @@ async function eachLine(f: (line: string) => Promise<void>, prompt = ''): Promis
 
 async function generate(args: Args): Promise<void> {
   const srcIds = integers(required(args, 'src-ids'), '--src-ids');
-  const maxNewTokens = maxNew(args);
+  const decode = decoding(args);
   const model = await open(args);
   const start = performance.now();
-  const ids = await model.generate(srcIds, { maxNewTokens });
+  const ids = await model.generate(srcIds, decode);
   const seconds = (performance.now() - start) / 1000;
   const tokensPerSecond = ids.length / seconds;
   if (args.values.json) console.log(JSON.stringify({ ids, tokens_per_second: round(tokensPerSecond) }));
@@ -211,10 +217,13 @@ function integers(text: string, flag: string): number[] {
   return parts.map(Number);
 }
 
-/** --max-new-tokens, when given. */
-function maxNew(args: Args): number | undefined {
-  const value = args.values['max-new-tokens'];
-  return value === undefined ? undefined : count(value, '--max-new-tokens');
+/** The decoding flags given (--max-new-tokens, --num-beams); the rest is the model's generation config. */
+function decoding(args: Args): GenerateOptions {
+  const flag = (name: 'max-new-tokens' | 'num-beams'): number | undefined => {
+    const value = args.values[name];
+    return value === undefined ? undefined : count(value, `--${name}`);
+  };
+  return { maxNewTokens: flag('max-new-tokens'), numBeams: flag('num-beams') };
 }
 
 function count(text: string, flag: string): number {

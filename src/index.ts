@@ -4,7 +4,8 @@ export type { FamilyName, GenerationDefaults, ModelConfig } from './families/ind
 export type { ModelSource } from './io/index.js';
 export { loadModel, type LoadOptions } from './model/load.js';
 export { AttentionMaps } from './model/attention-maps.js';
-export { Model, type GenerateOptions } from './model/model.js';
+export type { GenerateOptions, Hypothesis } from './generate/index.js';
+export { Model } from './model/model.js';
 export { supportedBuilds, type Build } from './runtime/index.js';
 export { CharTokenizer, MarianTokenizer, SentencePieceProcessor, type Tokenizer } from './tokenizers/index.js';
 export { loadTranslator, TextStream, Translator, type TranslatorSource } from './translator.js';

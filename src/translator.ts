@@ -4,7 +4,8 @@ import { jsonObject } from './io/config.js';
 import { describe } from './io/describe.js';
 import { readModelConfig, type ModelSource } from './io/source.js';
 import { LOAD_OPTIONS, loadModel, type LoadOptions } from './model/load.js';
-import type { GenerateOptions, Model } from './model/model.js';
+import { GENERATE_OPTIONS, type GenerateOptions } from './generate/index.js';
+import type { Model } from './model/model.js';
 import { checkOptions } from './options.js';
 import { CharTokenizer, readTokenizer, type Tokenizer, type TokenizerBytes } from './tokenizers/index.js';
 
@@ -48,13 +49,35 @@ export class Translator {
     readonly tokenizer: Tokenizer,
   ) {}
 
-  /** Greedy translation of one text. */
-  async translate(text: string, options: GenerateOptions = {}): Promise<string> {
-    if (checkText(text) === '') return '';
-    return this.tokenizer.decode(await this.model.generate(this.tokenizer.encode(text), options));
+  /**
+   * The translation of a text, or of each of a list of texts (decoded together, each as it
+   * would be alone), by the model's generation config unless the options say otherwise: beam
+   * search with the beams opus-mt's generation_config.json asks for. A long text is best split
+   * into sentences by the caller and given as a list.
+   */
+  translate(text: string, options?: GenerateOptions): Promise<string>;
+  translate(texts: readonly string[], options?: GenerateOptions): Promise<string[]>;
+  async translate(text: string | readonly string[], options: GenerateOptions = {}): Promise<string | string[]> {
+    if (!isList(text)) {
+      if (checkText(text) === '') return '';
+      return this.tokenizer.decode(await this.model.generate(this.tokenizer.encode(text), options));
+    }
+    checkOptions(options, GENERATE_OPTIONS);
+    const texts = text.map((t, i) => checkText(t, `texts[${i}]`));
+    const kept = texts.flatMap((t, i) => (t === '' ? [] : [i])); // empty texts translate to empty texts
+    const out = texts.map(() => '');
+    if (kept.length === 0) return out;
+    const onToken = options.onToken;
+    const batchOptions: GenerateOptions = onToken === undefined ? options : { ...options, onToken: (id, index, hypothesis, j) => onToken(id, index, hypothesis, kept[j]) };
+    const ids = await this.model.generateBatch(kept.map((i) => this.tokenizer.encode(texts[i])), batchOptions);
+    kept.forEach((i, j) => (out[i] = this.tokenizer.decode(ids[j])));
+    return out;
   }
 
-  /** The translation as it is produced, one piece of text per token (a token that ends inside a character waits for the next). */
+  /**
+   * The translation as it is produced, one piece of text per token (a token that ends inside a
+   * character waits for the next): decoded greedily (or sampled), whatever the generation config's num_beams.
+   */
   async *stream(text: string, options: GenerateOptions = {}): AsyncGenerator<string> {
     if (checkText(text) === '') return;
     const pieces = new TextStream(this.tokenizer);
@@ -65,8 +88,10 @@ export class Translator {
   }
 }
 
-function checkText(text: unknown): string {
-  if (typeof text !== 'string') throw new WasmformerError('BAD_ARGUMENT', `text must be a string, got ${describe(text)}`);
+const isList = (text: unknown): text is readonly unknown[] => Array.isArray(text);
+
+function checkText(text: unknown, what = 'text'): string {
+  if (typeof text !== 'string') throw new WasmformerError('BAD_ARGUMENT', `${what} must be a string, got ${describe(text)}`);
   return text;
 }
 

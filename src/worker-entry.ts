@@ -1,6 +1,7 @@
 // The script that runs inside the worker of createWorkerTranslator (a Web Worker in a browser,
 // a worker_threads Worker in Node): it holds the model and answers the page's messages.
 import { WasmformerError } from './errors.js';
+import type { GenerateOptions } from './generate/index.js';
 import { AttentionMaps, type AttentionStep } from './model/attention-maps.js';
 import { isNode, nodeModule } from './platform.js';
 import { loadTranslator, TextStream, type Translator } from './translator.js';
@@ -75,7 +76,7 @@ async function load({ source, options }: Extract<ToWorker, { type: 'load' }>): P
   }
 }
 
-async function translate({ id, text, options }: Extract<ToWorker, { type: 'translate' }>): Promise<void> {
+async function translate({ id, text, options, stream }: Extract<ToWorker, { type: 'translate' }>): Promise<void> {
   const controller = new AbortController();
   calls.set(id, controller);
   const maps = options.attention ? new AttentionMaps() : undefined;
@@ -89,12 +90,16 @@ async function translate({ id, text, options }: Extract<ToWorker, { type: 'trans
   };
   try {
     const pieces = new TextStream(translator!.tokenizer);
-    const onToken = (token: number, index: number): void => {
+    const onToken = (token: number, index: number, hypothesis: readonly number[], sentence: number): void => {
       const { attention: steps, transfer } = attention();
-      post({ type: 'token', id, token, index, piece: pieces.push(token), attention: steps }, transfer);
+      const piece = stream ? pieces.push(token) : '';
+      post({ type: 'token', id, token, index, hypothesis: [...hypothesis], sentence, piece, attention: steps }, transfer);
     };
-    const { maxNewTokens } = options;
-    const result = await translator!.translate(text, { maxNewTokens, onToken, attention: maps, signal: controller.signal });
+    const { attention: _, ...rest } = options;
+    const generate = { ...rest, onToken, attention: maps, signal: controller.signal };
+    const result = stream
+      ? await streamed(text as string, generate)
+      : Array.isArray(text) ? await translator!.translate(text, generate) : await translator!.translate(text, generate);
     const { attention: steps, transfer } = attention(); // the step that produced eos
     post({ type: 'done', id, text: result, attention: steps }, transfer);
   } catch (e) {
@@ -102,6 +107,13 @@ async function translate({ id, text, options }: Extract<ToWorker, { type: 'trans
   } finally {
     calls.delete(id);
   }
+}
+
+/** Translator.stream run to its end: the whole translation (its pieces went out through onToken). */
+async function streamed(text: string, options: GenerateOptions): Promise<string> {
+  let whole = '';
+  for await (const piece of translator!.stream(text, options)) whole += piece;
+  return whole;
 }
 
 function tokenize({ id, text }: Extract<ToWorker, { type: 'tokenize' }>): void {

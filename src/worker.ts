@@ -7,7 +7,7 @@ import { describe } from './io/describe.js';
 import { isModelBytes } from './io/source.js';
 import { AttentionMaps, type AttentionStep } from './model/attention-maps.js';
 import { LOAD_OPTIONS, type LoadOptions } from './model/load.js';
-import { GENERATE_OPTIONS, type GenerateOptions } from './model/model.js';
+import { GENERATE_OPTIONS, type GenerateOptions } from './generate/index.js';
 import { checkOptions } from './options.js';
 import { isNode, nodeModule, toUrl } from './platform.js';
 import type { Build } from './runtime/index.js';
@@ -23,18 +23,21 @@ export interface WireError {
 /** The messages the page sends. */
 export type ToWorker =
   | { type: 'load'; source: TranslatorSource; options: Omit<LoadOptions, 'onProgress'> }
-  | { type: 'translate'; id: number; text: string; options: { maxNewTokens?: number; attention: boolean } }
+  | { type: 'translate'; id: number; text: string | string[]; options: WireOptions; stream: boolean }
   | { type: 'tokenize'; id: number; text: string }
   | { type: 'cancel'; id: number };
+
+/** A call's options as they cross to the worker: the functions and objects stay on the page. */
+export type WireOptions = Omit<GenerateOptions, 'onToken' | 'attention' | 'signal'> & { attention: boolean };
 
 /** The messages the worker sends. */
 export type FromWorker =
   | { type: 'progress'; loaded: number; total: number }
   | { type: 'ready'; config: ModelConfig; parameters: number; build: Build; memoryBytes: number }
   | { type: 'failed'; error: WireError }
-  | { type: 'token'; id: number; token: number; index: number; piece: string; attention?: AttentionStep[] }
+  | { type: 'token'; id: number; token: number; index: number; hypothesis: number[]; sentence: number; piece: string; attention?: AttentionStep[] }
   | { type: 'tokens'; id: number; ids: number[]; pieces: string[] }
-  | { type: 'done'; id: number; text: string; attention?: AttentionStep[] }
+  | { type: 'done'; id: number; text: string | string[]; attention?: AttentionStep[] }
   | { type: 'error'; id: number; error: WireError };
 
 /** The worker as the page sees it, the same in a browser and in Node. */
@@ -78,10 +81,10 @@ async function startWorker(): Promise<Channel> {
 
 /** A call in flight: how its messages reach the caller. */
 interface Call {
-  onToken(token: number, index: number, piece: string): void;
+  onToken(m: Extract<FromWorker, { type: 'token' }>): void;
   maps: AttentionMaps | null;
   begun: boolean; // whether maps has begun this call's recording
-  resolve(result: string | { ids: number[]; pieces: string[] }): void;
+  resolve(result: string | string[] | { ids: number[]; pieces: string[] }): void;
   reject(error: unknown): void;
 }
 
@@ -129,26 +132,29 @@ export class WorkerTranslator {
     return new WorkerTranslator(channel, ready);
   }
 
-  /** Greedy translation of one text, in the worker; onToken gets each id as it arrives. */
-  translate(text: string, options: GenerateOptions = {}): Promise<string> {
-    return this.call(text, options, options.onToken ?? (() => undefined)) as Promise<string>;
+  /** Translator.translate in the worker: a text or a list of texts, by the model's generation config unless the options say otherwise. */
+  translate(text: string, options?: GenerateOptions): Promise<string>;
+  translate(texts: readonly string[], options?: GenerateOptions): Promise<string[]>;
+  translate(text: string | readonly string[], options: GenerateOptions = {}): Promise<string | string[]> {
+    const onToken = options.onToken;
+    return this.call(text, options, false, (m) => onToken?.(m.token, m.index, m.hypothesis, m.sentence)) as Promise<string | string[]>;
   }
 
   /** The source ids of a text and its tokens as the encoder sees them (to label them), from the worker's tokenizer. */
   tokenize(text: string): Promise<{ ids: number[]; pieces: string[] }> {
-    return this.call(text, {}, () => undefined, 'tokenize') as Promise<{ ids: number[]; pieces: string[] }>;
+    return this.call(text, {}, false, () => undefined, 'tokenize') as Promise<{ ids: number[]; pieces: string[] }>;
   }
 
-  /** The translation as it is produced, one piece of text per token. */
+  /** Translator.stream in the worker: the translation as it is produced (greedily), one piece of text per token. */
   async *stream(text: string, options: GenerateOptions = {}): AsyncGenerator<string> {
     const pieces: string[] = [];
     let wake: (() => void) | null = null;
     let finished = false;
     const controller = new AbortController();
     const signal = options.signal ? AbortSignal.any([options.signal, controller.signal]) : controller.signal;
-    const done = this.call(text, { ...options, signal }, (token, index, piece) => {
-      options.onToken?.(token, index);
-      if (piece !== '') pieces.push(piece);
+    const done = this.call(text, { ...options, signal }, true, (m) => {
+      options.onToken?.(m.token, m.index, m.hypothesis, m.sentence);
+      if (m.piece !== '') pieces.push(m.piece);
       wake?.();
     }).finally(() => {
       finished = true;
@@ -173,12 +179,12 @@ export class WorkerTranslator {
     this.fail(null);
   }
 
-  private call(text: string, options: GenerateOptions, onToken: Call['onToken'], type: 'translate' | 'tokenize' = 'translate'): Promise<unknown> {
+  private call(text: string | readonly string[], options: GenerateOptions, stream: boolean, onToken: Call['onToken'], type: 'translate' | 'tokenize' = 'translate'): Promise<unknown> {
     return new Promise<unknown>((resolve, reject) => {
       if (this.channel === null) throw new WasmformerError('DISPOSED', 'this translator was disposed');
       checkOptions(options, GENERATE_OPTIONS);
-      if (typeof text !== 'string') throw new WasmformerError('BAD_ARGUMENT', `text must be a string, got ${describe(text)}`);
-      const { signal, attention } = options;
+      checkTexts(text, type === 'translate' && !stream);
+      const { signal, attention, onToken: _, ...rest } = options;
       signal?.throwIfAborted();
       const id = this.nextId++;
       const settle = (): void => {
@@ -206,8 +212,8 @@ export class WorkerTranslator {
         },
       });
       this.channel.hold(true);
-      if (type === 'tokenize') this.channel.post({ type, id, text });
-      else this.channel.post({ type, id, text, options: { maxNewTokens: options.maxNewTokens, attention: attention !== undefined } });
+      if (type === 'tokenize') this.channel.post({ type, id, text: text as string });
+      else this.channel.post({ type, id, text: Array.isArray(text) ? [...text] : (text as string), stream, options: { ...rest, attention: attention !== undefined } });
     });
   }
 
@@ -218,7 +224,7 @@ export class WorkerTranslator {
     if (m.type === 'error') return call.reject(fromWire(m.error));
     if (m.type === 'tokens') return call.resolve({ ids: m.ids, pieces: m.pieces });
     for (const step of m.attention ?? []) this.addStep(call, step);
-    if (m.type === 'token') call.onToken(m.token, m.index, m.piece);
+    if (m.type === 'token') call.onToken(m);
     else call.resolve(m.text);
   }
 
@@ -265,6 +271,17 @@ function portableWasm(wasm: LoadOptions['wasm']): LoadOptions['wasm'] {
 
 function absolute(location: string | URL): string {
   return typeof location === 'string' ? String(toUrl(location) ?? location) : location.href;
+}
+
+/** A text (or, where lists are allowed, a list of texts): anything else is a BAD_ARGUMENT error here, before the worker sees it. */
+function checkTexts(text: unknown, lists: boolean): void {
+  if (lists && Array.isArray(text)) {
+    text.forEach((t, i) => {
+      if (typeof t !== 'string') throw new WasmformerError('BAD_ARGUMENT', `texts[${i}] must be a string, got ${describe(t)}`);
+    });
+  } else if (typeof text !== 'string') {
+    throw new WasmformerError('BAD_ARGUMENT', `text must be a string, got ${describe(text)}`);
+  }
 }
 
 /** An error from the worker as the page's own: WasmformerError by code, AbortError as a DOMException. */

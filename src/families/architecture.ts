@@ -7,16 +7,41 @@ export type FamilyName = 'tutorial' | 'marian';
 /** The activation of the feed-forward networks ('silu' is Marian's "swish"). */
 export type Activation = 'relu' | 'gelu' | 'silu';
 
-/** generate()'s defaults as the checkpoint gives them (Hugging Face's generation_config.json). */
+/**
+ * generate()'s defaults as the checkpoint gives them (Hugging Face's generation_config.json,
+ * with GenerationConfig's own defaults for what it leaves out), in transformers' terms.
+ */
 export interface GenerationDefaults {
   /** The longest sequence, the start token included (null: the model's max_len positions). */
   readonly maxLength: number | null;
+  /** The shortest sequence, the start token included: eos is banned before. */
+  readonly minLength: number;
   readonly numBeams: number;
+  /** Beam scores are the summed log-probabilities over (generated length ** lengthPenalty). */
+  readonly lengthPenalty: number;
+  /** When beam search stops: true, false (transformers' heuristic) or 'never'. */
+  readonly earlyStopping: boolean | 'never';
+  readonly numReturnSequences: number;
   /** Token sequences never to generate: the last id of each is banned where the others precede it. */
   readonly badWordsIds: readonly (readonly number[])[];
   /** The id forced as the last token when the length limit is reached (null: none). */
   readonly forcedEosTokenId: number | null;
+  /** No n-gram of this size twice (0: off). */
+  readonly noRepeatNgramSize: number;
+  /** Logits of tokens already in the sequence divided (positive) or multiplied (negative) by it (1: off). */
+  readonly repetitionPenalty: number;
+  readonly doSample: boolean;
+  readonly temperature: number;
+  readonly topK: number;
+  readonly topP: number;
 }
+
+/** transformers' GenerationConfig defaults, the ones wasmformer reads. */
+export const GENERATION_DEFAULTS: GenerationDefaults = {
+  maxLength: 20, minLength: 0, numBeams: 1, lengthPenalty: 1, earlyStopping: false, numReturnSequences: 1,
+  badWordsIds: [], forcedEosTokenId: null, noRepeatNgramSize: 0, repetitionPenalty: 1, doSample: false,
+  temperature: 1, topK: 50, topP: 1,
+};
 
 /** A model's architecture, whatever its checkpoint family: `model.config`. */
 export interface ModelConfig {

@@ -2,7 +2,7 @@
 // generation_config.json, and the state dict's names. The one place that knows them.
 import { WasmformerError } from '../errors.js';
 import type { Fields } from '../io/config.js';
-import type { Activation, GenerationDefaults, ModelConfig, Projection, Slot, TensorSource } from './architecture.js';
+import { GENERATION_DEFAULTS, type Activation, type GenerationDefaults, type ModelConfig, type Projection, type Slot, type TensorSource } from './architecture.js';
 import type { Family } from './index.js';
 
 export const marian: Family = {
@@ -69,14 +69,30 @@ function config(f: Fields, generation: Fields | null): MarianConfig {
   return c;
 }
 
-/** generate()'s defaults: generation_config.json's field, else config.json's, else transformers' own. */
+/**
+ * generate()'s defaults as transformers takes them: from generation_config.json when the folder
+ * has one (what it leaves out gets GenerationConfig's default), else from config.json (with
+ * MarianConfig's forced_eos_token_id of 0 when it has none).
+ */
 function generationDefaults(f: Fields, generation: Fields | null): GenerationDefaults {
-  const from = (name: string): Fields => (generation?.has(name) ? generation : f);
+  const g = generation ?? f;
+  const d = GENERATION_DEFAULTS;
+  const earlyStopping = g.has('early_stopping') && g.raw('early_stopping') === 'never' ? 'never' : g.bool('early_stopping', d.earlyStopping as boolean);
   return {
-    maxLength: from('max_length').positiveInt('max_length', 20),
-    numBeams: from('num_beams').positiveInt('num_beams', 1),
-    badWordsIds: from('bad_words_ids').idLists('bad_words_ids', []),
-    forcedEosTokenId: from('forced_eos_token_id').optionalId('forced_eos_token_id', generation === null ? 0 : null),
+    maxLength: g.positiveInt('max_length', d.maxLength!),
+    minLength: g.nonNegativeInt('min_length', d.minLength),
+    numBeams: g.positiveInt('num_beams', d.numBeams),
+    lengthPenalty: g.finite('length_penalty', d.lengthPenalty),
+    earlyStopping,
+    numReturnSequences: g.positiveInt('num_return_sequences', d.numReturnSequences),
+    badWordsIds: g.idLists('bad_words_ids', []),
+    forcedEosTokenId: g.optionalId('forced_eos_token_id', generation === null ? 0 : null),
+    noRepeatNgramSize: g.nonNegativeInt('no_repeat_ngram_size', d.noRepeatNgramSize),
+    repetitionPenalty: g.positiveFloat('repetition_penalty', d.repetitionPenalty),
+    doSample: g.bool('do_sample', d.doSample),
+    temperature: g.positiveFloat('temperature', d.temperature),
+    topK: g.nonNegativeInt('top_k', d.topK),
+    topP: g.positiveFloat('top_p', d.topP),
   };
 }
 

@@ -2,7 +2,7 @@
 // positional_encoding, transformer = torch.nn.Transformer, generator), as shared/spec/model-format.md
 // defines its config.json and state dict: the one place that knows its field and tensor names.
 import { configError, type Fields } from '../io/config.js';
-import type { ModelConfig, Projection, Slot, TensorSource } from './architecture.js';
+import { GENERATION_DEFAULTS, type ModelConfig, type Projection, type Slot, type TensorSource } from './architecture.js';
 import type { Family } from './index.js';
 
 export const tutorial: Family = {
@@ -43,7 +43,7 @@ function config(f: Fields): ModelConfig {
     padId: f.nonNegativeInt('pad_id'),
     decoderStartId: f.nonNegativeInt('bos_id'),
     eosId: f.nonNegativeInt('eos_id'),
-    generation: { maxLength: null, numBeams: 1, badWordsIds: [], forcedEosTokenId: null },
+    generation: { ...GENERATION_DEFAULTS, maxLength: null }, // greedy to max_len, as the format's decoding is
   };
   if (c.dModel % nhead !== 0) throw configError(f.file, `d_model (${c.dModel}) is not divisible by nhead (${nhead})`);
   return c;

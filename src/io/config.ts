@@ -44,6 +44,16 @@ export class Fields {
     return this.read(name, fallback, (v) => typeof v === 'number' && Number.isFinite(v) && v > 0, 'a finite number > 0');
   }
 
+  /** Any finite number (length_penalty may be negative). */
+  finite(name: string, fallback?: number): number {
+    return this.read(name, fallback, (v) => typeof v === 'number' && Number.isFinite(v), 'a finite number');
+  }
+
+  /** The field's value as it is (for fields with more than one type). */
+  raw(name: string): unknown {
+    return this.obj[name];
+  }
+
   bool(name: string, fallback?: boolean): boolean {
     return this.read(name, fallback, (v) => typeof v === 'boolean', 'true or false');
   }

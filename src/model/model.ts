@@ -1,54 +1,43 @@
 import { WasmformerError } from '../errors.js';
 import { describe } from '../io/describe.js';
 import type { ModelConfig } from '../families/index.js';
-import { checkOptions, isAbortSignal, isFunction, isNumber, type OptionSpec } from '../options.js';
-import { badWords, banBadWords, defaultLimit, type BadWords } from '../generate/processors.js';
+import { GENERATE_OPTIONS, newSearch, settings, type GenerateOptions, type Hypothesis, type Search, type Settings, type StepLogits } from '../generate/index.js';
+import { checkOptions } from '../options.js';
 import { SLICE_MS, yieldToHost } from '../platform.js';
 import { Heap, type Build, type Runtime } from '../runtime/index.js';
-import { AttentionMaps } from './attention-maps.js';
 import { DecoderRow, DecoderState } from './decoder-state.js';
 import { StepScratch } from './state.js';
 import type { Transformer } from './transformer.js';
 
-/** Options of greedy decoding. */
-export interface GenerateOptions {
-  /**
-   * Tokens to produce at most, the final eos included; cannot exceed max_len. Defaults to the
-   * generation config's max_length less the start token (Hugging Face models), or max_len.
-   */
-  maxNewTokens?: number;
-  /** Called with each new id as soon as it exists (its index in the result second). */
-  onToken?: (id: number, index: number) => void;
-  /** Records the decoder's attention weights here, step by step (off, and free, by default). */
-  attention?: AttentionMaps;
-  /** Cancels the call: it rejects with `signal.reason` (an AbortError) before its next token. */
-  signal?: AbortSignal;
-}
-
-export const GENERATE_OPTIONS: OptionSpec = {
-  maxNewTokens: ['an integer', isNumber],
-  onToken: ['a function', isFunction],
-  attention: ['an AttentionMaps (new AttentionMaps())', (v) => v instanceof AttentionMaps],
-  signal: ['an AbortSignal', isAbortSignal],
-};
-
 /**
- * One greedy decoding as a value: its source, the tokens so far, and its DecoderState (the
- * keys and values of its source and of its positions so far), which no other call touches.
+ * One decoding call as a value: its sources, its settings, a search per source (which owns its
+ * hypotheses and their rows) and the DecoderState holding every source's and position's keys and
+ * values, which no other call touches.
  */
 class Decoding {
-  readonly tokens: number[] = []; // generated so far, without the start token and eos
-  started = false;
-  done = false;
   state: DecoderState | null = null;
-  row: DecoderRow | null = null;
+  readonly searches: Search[] = [];
+  private readonly reported: (readonly number[])[] = [];
+  done = false;
 
   constructor(
-    readonly src: readonly number[],
-    readonly limit: number, // steps at most, the one producing eos included
-    readonly maps: AttentionMaps | null,
-    readonly signal: AbortSignal | null,
+    readonly sources: readonly number[][],
+    readonly settings: Settings,
+    readonly options: GenerateOptions,
   ) {}
+
+  /** Calls onToken for each search whose leading hypothesis changed since it last did. */
+  report(): void {
+    const onToken = this.options.onToken;
+    if (onToken === undefined) return;
+    this.searches.forEach((search, i) => {
+      const ids = search.leader();
+      const last = this.reported[i] ?? [];
+      if (ids.length === 0 || (ids.length === last.length && ids.every((id, j) => id === last[j]))) return;
+      this.reported[i] = ids;
+      onToken(ids[ids.length - 1], ids.length - 1, ids, i);
+    });
+  }
 
   /** Frees its state: once it is done, failed, or abandoned. */
   release(): void {
@@ -57,6 +46,9 @@ class Decoding {
     this.done = true;
   }
 }
+
+/** Rows one step of a batch decodes at most (sentences × hypotheses): more sentences wait for the next group. */
+const BATCH_ROWS = 128;
 
 /**
  * A loaded model: the public face of the Transformer. Every call checks its input completely
@@ -77,7 +69,6 @@ export class Model {
   private queue: Promise<unknown> = Promise.resolve();
   /** The step API's decoding (encode / decodeStep). */
   private stepper: { state: DecoderState; row: DecoderRow } | null = null;
-  private readonly bad: BadWords;
 
   constructor(rt: Runtime, net: Transformer, parameters: number) {
     this.rt = rt;
@@ -86,7 +77,6 @@ export class Model {
     this.config = net.config;
     this.build = rt.build;
     this.parameters = parameters;
-    this.bad = badWords(net.config.generation, net.config.eosId);
   }
 
   /** Bytes of WebAssembly memory this model holds (weights, scratch, decodings' keys and values). */
@@ -142,46 +132,62 @@ export class Model {
     }
   }
 
-  /** Greedy decoding: the generated ids, without the start token and the final eos. */
+  /**
+   * The best hypothesis for srcIds, as transformers' generate() gives it (without the start token
+   * and the final eos): greedy when numBeams is 1, beam search when more, sampling with doSample.
+   * Options left out take the model's generation config (generation_config.json).
+   */
   async generate(srcIds: ArrayLike<number>, options: GenerateOptions = {}): Promise<number[]> {
-    const decoding = this.begin(srcIds, options);
-    return this.exclusive(async () => {
-      try {
-        let slice = performance.now();
-        for (let id = this.advance(decoding); id !== null; id = this.advance(decoding)) {
-          options.onToken?.(id, decoding.tokens.length - 1);
-          if (performance.now() - slice > SLICE_MS) {
-            await yieldToHost();
-            slice = performance.now();
-          }
-        }
-        return decoding.tokens.slice();
-      } finally {
-        decoding.release();
-      }
-    });
+    return (await this.search(srcIds, options))[0]?.ids ?? [];
+  }
+
+  /** numReturnSequences hypotheses for srcIds, best first, with their scores (transformers' sequences_scores). */
+  async search(srcIds: ArrayLike<number>, options: GenerateOptions = {}): Promise<Hypothesis[]> {
+    return (await this.decode(this.begin([srcIds], options)))[0];
   }
 
   /**
-   * Greedy decoding as a stream: `for await (const id of model.stream(srcIds))`. Each token is
-   * one turn in the model's queue, so other calls may run while the stream is paused.
+   * generate() over many sources at once, each getting exactly the ids it gets alone: their
+   * hypotheses step together as rows of one matrix, each source stopping at its own end.
+   */
+  async generateBatch(srcIdsList: readonly ArrayLike<number>[], options: GenerateOptions = {}): Promise<number[][]> {
+    if (!Array.isArray(srcIdsList)) throw new WasmformerError('BAD_INPUT', `sources: expected an array of token id arrays, got ${describe(srcIdsList)}`);
+    const all = this.begin(srcIdsList, options);
+    const group = Math.max(1, Math.floor(BATCH_ROWS / Math.max(all.settings.numBeams, all.settings.numReturnSequences)));
+    const out: number[][] = [];
+    for (let first = 0; first < all.sources.length; first += group) {
+      const d = new Decoding(all.sources.slice(first, first + group), all.settings, withSentenceOffset(options, first));
+      for (const hypotheses of await this.decode(d)) out.push(hypotheses[0]?.ids ?? []);
+    }
+    return out;
+  }
+
+  /**
+   * Greedy (or sampled) decoding as a stream: `for await (const id of model.stream(srcIds))`.
+   * Each step is one turn in the model's queue, so other calls may run while the stream is
+   * paused. Beams cannot stream (their best hypothesis changes as they go): use onToken.
    */
   async *stream(srcIds: ArrayLike<number>, options: GenerateOptions = {}): AsyncGenerator<number> {
-    const decoding = this.begin(srcIds, options);
+    checkOptions(options, GENERATE_OPTIONS);
+    const d = this.begin([srcIds], { numBeams: 1, ...options });
+    if (d.settings.numBeams > 1 || d.settings.numReturnSequences > 1) {
+      throw new WasmformerError('BAD_ARGUMENT', 'stream decodes one hypothesis (numBeams 1, numReturnSequences 1): use generate() with onToken to follow a beam search');
+    }
     try {
+      let given = 0;
       let slice = performance.now();
       for (;;) {
-        const id = await this.exclusive(() => this.advance(decoding));
-        if (id === null) return;
-        options.onToken?.(id, decoding.tokens.length - 1);
-        yield id;
+        const going = await this.exclusive(() => this.advance(d));
+        const ids = d.searches[0]?.leader() ?? [];
+        while (given < ids.length) yield ids[given++];
+        if (!going) return;
         if (performance.now() - slice > SLICE_MS) {
           await yieldToHost();
           slice = performance.now();
         }
       }
     } finally {
-      decoding.release(); // done, failed, or left early by the caller
+      d.release(); // done, failed, or left early by the caller
     }
   }
 
@@ -194,18 +200,36 @@ export class Model {
     this.stepper = null;
   }
 
-  /** Checks a decoding's input and options completely; nothing is touched yet. */
-  private begin(srcIds: ArrayLike<number>, options: GenerateOptions): Decoding {
+  /** Checks a decoding's sources and options completely; nothing is touched yet. */
+  private begin(srcIdsList: readonly ArrayLike<number>[], options: GenerateOptions): Decoding {
     this.runtime();
-    checkOptions(options, GENERATE_OPTIONS);
     const c = this.config;
-    const src = checkSource(srcIds, c);
-    const limit = options.maxNewTokens ?? defaultLimit(c.generation, c.maxLen);
-    if (!Number.isInteger(limit) || limit < 0 || limit > c.maxLen) {
-      throw new WasmformerError('BAD_ARGUMENT', `maxNewTokens must be an integer in [0, max_len = ${c.maxLen}], got ${describe(limit)}`);
+    const resolved = settings(options, c);
+    if (srcIdsList.length === 0) throw new WasmformerError('BAD_INPUT', 'sources: no source to decode');
+    const sources = srcIdsList.map((ids, i) => checkSource(ids, c, srcIdsList.length > 1 ? `source ${i}` : 'source'));
+    if (options.attention !== undefined && (sources.length > 1 || resolved.numBeams > 1 || resolved.numReturnSequences > 1)) {
+      throw new WasmformerError('BAD_ARGUMENT', 'options.attention records one hypothesis of one source: numBeams 1, numReturnSequences 1, no batch');
     }
     options.signal?.throwIfAborted();
-    return new Decoding(src, limit, options.attention ?? null, options.signal ?? null);
+    return new Decoding(sources, resolved, options);
+  }
+
+  /** Runs a decoding to its end in one turn of the queue, yielding to the host between slices of work; each source's hypotheses. */
+  private decode(d: Decoding): Promise<Hypothesis[][]> {
+    return this.exclusive(async () => {
+      try {
+        let slice = performance.now();
+        while (this.advance(d)) {
+          if (performance.now() - slice > SLICE_MS) {
+            await yieldToHost();
+            slice = performance.now();
+          }
+        }
+        return d.searches.map((search) => search.results());
+      } finally {
+        d.release();
+      }
+    });
   }
 
   /** Runs f after every call queued before it. */
@@ -215,49 +239,50 @@ export class Model {
     return run;
   }
 
-  /** One greedy step of a decoding: the next id, or null once it produced eos or reached its limit. */
-  private advance(d: Decoding): number | null {
-    if (d.done) return null;
-    d.signal?.throwIfAborted();
+  /**
+   * One piece of a decoding's work: encoding its next source, or one step of every search still
+   * going (their rows fed together). False once every search is over.
+   */
+  private advance(d: Decoding): boolean {
+    if (d.done) return false;
+    d.options.signal?.throwIfAborted();
     const net = this.transformer();
-    if (!d.started) {
-      d.started = true;
-      d.maps?.begin(this.config, d.src.length);
-      d.state = this.newState();
-      d.row = new DecoderRow(net.encode(d.src, d.state));
+    d.state ??= this.newState();
+    if (d.searches.length < d.sources.length) {
+      const src = d.sources[d.searches.length];
+      if (d.searches.length === 0) d.options.attention?.begin(this.config, src.length);
+      d.searches.push(newSearch(new DecoderRow(net.encode(src, d.state)), d.settings, this.config));
+      return true;
     }
-    const pos = d.tokens.length;
-    if (pos >= d.limit) {
+    const feeds = d.searches.map((search) => search.next());
+    const rows = feeds.flatMap((f) => f.rows);
+    if (rows.length === 0) {
       d.release();
-      return null;
+      return false;
     }
-    d.maps?.startStep();
-    const c = this.config;
-    const s = this.scratchFor(1);
-    net.step(s, d.state!, [d.row!], [pos === 0 ? c.decoderStartId : d.tokens[pos - 1]], d.maps);
-    const id = this.choose(d, pos, s);
-    if (id === c.eosId) {
-      d.release();
-      return null;
-    }
-    d.tokens.push(id);
-    return id;
+    const maps = d.options.attention ?? null;
+    maps?.startStep();
+    const s = this.scratchFor(rows.length);
+    net.step(s, d.state, rows, feeds.flatMap((f) => f.tokens), maps);
+    let first = 0;
+    d.searches.forEach((search, i) => {
+      if (feeds[i].rows.length === 0) return;
+      search.update(this.stepLogits(s, first));
+      first += feeds[i].rows.length;
+    });
+    d.report();
+    return true;
   }
 
-  /**
-   * The greedy choice of step pos from its logits, after generate()'s rules: the forced eos at
-   * the last step when the model has one, else the argmax (lowest id on a tie) of the logits
-   * with the bad words banned.
-   */
-  private choose(d: Decoding, pos: number, s: StepScratch): number {
-    const c = this.config;
-    const forced = c.generation.forcedEosTokenId;
-    if (forced !== null && pos === d.limit - 1) return forced;
+  /** The logits of a step's rows first, first + 1, ... as one search sees them. */
+  private stepLogits(s: StepScratch, first: number): StepLogits {
     const { arena, kernels } = this.runtime();
-    if (this.bad.always.length + this.bad.sequences.length > 0) {
-      banBadWords(arena.readF32(s.logits, 0, c.tgtVocabSize), this.bad, c.decoderStartId, d.tokens);
-    }
-    return kernels.argmax(s.logits, 0, c.tgtVocabSize);
+    const vocab = this.config.tgtVocabSize;
+    return {
+      row: (i) => arena.readF32(s.logits, (first + i) * vocab, vocab),
+      logSoftmax: (count) => kernels.logSoftmax(s.logits, first * vocab, count, vocab, vocab),
+      argmax: (i) => kernels.argmax(s.logits, (first + i) * vocab, vocab),
+    };
   }
 
   /** A new, empty decoding state on the model's heap. */
@@ -291,12 +316,19 @@ export class Model {
 }
 
 /** Source ids, copied: 1..maxLen ids in [0, src_vocab), not all of them padding. */
-function checkSource(srcIds: ArrayLike<number>, c: ModelConfig): number[] {
-  const src = checkIds(srcIds, c.srcVocabSize, c.maxLen, 'source');
+function checkSource(srcIds: ArrayLike<number>, c: ModelConfig, what = 'source'): number[] {
+  const src = checkIds(srcIds, c.srcVocabSize, c.maxLen, what);
   if (src.every((id) => id === c.padId)) {
-    throw new WasmformerError('BAD_INPUT', `source: every id is pad_id (${c.padId}): nothing to attend to`);
+    throw new WasmformerError('BAD_INPUT', `${what}: every id is pad_id (${c.padId}): nothing to attend to`);
   }
   return src;
+}
+
+/** A batch group's options: onToken told each source's index in the whole batch. */
+function withSentenceOffset(options: GenerateOptions, first: number): GenerateOptions {
+  const onToken = options.onToken;
+  if (onToken === undefined || first === 0) return options;
+  return { ...options, onToken: (id, index, hypothesis, sentence) => onToken(id, index, hypothesis, first + sentence) };
 }
 
 /** Token ids, copied (a caller's array may change later): 1..maxLen integers in [0, vocab). */

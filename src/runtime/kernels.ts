@@ -12,6 +12,7 @@ export interface KernelExports {
   pv(out: number, p: number, v: number, sq: number, sk: number, dv: number, ldp: number, ldv: number, ldo: number): void;
   attention(out: number, q: number, k: number, v: number, probs: number, sq: number, sk: number, nhead: number, dk: number, ldq: number, ldk: number, ldv: number, ldo: number, scale: number, causalOffset: number, keyMask: number, headStride: number): void;
   softmax(x: number, rows: number, cols: number, ld: number, scale: number, causalOffset: number, keyMask: number): void;
+  logSoftmax(x: number, rows: number, cols: number, ld: number): void;
   layernorm(out: number, sum: number, x: number, r: number, gamma: number, beta: number, rows: number, n: number, eps: number): void;
   gelu(out: number, x: number, n: number): void;
   silu(out: number, x: number, n: number): void;
@@ -185,6 +186,14 @@ export class Kernels {
     span('softmax', 'x', x, xAt, rows, cols, ld);
     if (keyMask) span('softmax', 'keyMask', keyMask, 0, 1, cols, cols);
     this.raw.softmax(addr(x, xAt), rows, cols, ld, scale, causalOffset, keyMask ? keyMask.ptr : 0);
+  }
+
+  /** In place, each of `rows` rows of x (stride ld): log_softmax, as beam search takes a step's logits. */
+  logSoftmax(x: Region, xAt: number, rows: number, cols: number, ld: number): void {
+    positive('logSoftmax', 'rows', rows);
+    positive('logSoftmax', 'cols', cols);
+    span('logSoftmax', 'x', x, xAt, rows, cols, ld);
+    this.raw.logSoftmax(addr(x, xAt), rows, cols, ld);
   }
 
   /**

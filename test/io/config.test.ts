@@ -12,7 +12,10 @@ describe('parseConfig', () => {
       family: 'tutorial', dModel: 6, numEncoderLayers: 2, numDecoderLayers: 1, encoderHeads: 2, decoderHeads: 2,
       encoderFfnDim: 5, decoderFfnDim: 5, activation: 'relu', normFirst: true, layerNormEps: 1e-5, finalNorm: true,
       scaleEmbedding: false, sinusoid: 'interleaved', srcVocabSize: 7, tgtVocabSize: 9, maxLen: 4, padId: 0,
-      decoderStartId: 1, eosId: 2, generation: { maxLength: null, numBeams: 1, badWordsIds: [], forcedEosTokenId: null },
+      decoderStartId: 1, eosId: 2, generation: {
+        maxLength: null, minLength: 0, numBeams: 1, lengthPenalty: 1, earlyStopping: false, numReturnSequences: 1, badWordsIds: [],
+        forcedEosTokenId: null, noRepeatNgramSize: 0, repetitionPenalty: 1, doSample: false, temperature: 1, topK: 50, topP: 1,
+      },
     };
     expect(parseConfig(json, 'config.json')).toEqual(want);
     expect(parseConfig(JSON.stringify(json), 'config.json')).toEqual(want);

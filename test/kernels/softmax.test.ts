@@ -1,9 +1,9 @@
-// The softmax kernel against a float64 reference: every size in ODD_SIZES for rows and columns,
+// The softmax and log-softmax kernels against a float64 reference: every size in ODD_SIZES for rows and columns,
 // strided rows inside guarded regions, causal and padding masks checked position by position.
 import { beforeAll, describe, expect, it } from 'vitest';
 import { WasmformerError } from '../../dist/errors.js';
 import type { Region, Runtime } from '../../dist/runtime/index.js';
-import { softmax } from '../reference/softmax.js';
+import { logSoftmax, softmax } from '../reference/softmax.js';
 import { expectClose, ODD_SIZES, rng, runtime } from '../helpers.js';
 import { expectGuards, read, slice } from './strided.js';
 
@@ -155,5 +155,51 @@ describe('softmax', () => {
     expect(() => rt.kernels.softmax(x, 0, 4, 5, 5, 1, -1, mask)).toThrow(/keyMask/);
     expect(() => rt.kernels.softmax(x, 0, 0, 5, 5, 1, -1, null)).toThrow(/rows must be a positive integer/);
     expect(() => rt.kernels.softmax(x, 0.5, 1, 5, 5, 1, -1, null)).toThrow(WasmformerError);
+  });
+});
+
+describe('logSoftmax', () => {
+  /** Runs the kernel on one random strided [rows, cols] slice, some entries -Infinity with probability p, against the reference. */
+  function checkLog(rows: number, cols: number, seed: number, p = 0, lo = -8, hi = 8): void {
+    const rand = rng(seed);
+    const mark = rt.arena.mark();
+    const ld = cols + (seed % 3) * 3;
+    const x = slice(rt, rows, cols, ld, seed % 4, () => (rand(0, 1) < p ? -Infinity : rand(lo, hi)));
+    const input = read(rt, x);
+    rt.kernels.logSoftmax(x.region, x.at, rows, cols, ld);
+    const got = read(rt, x);
+    const want = logSoftmax(input, rows, cols);
+    // Each output is (x - max) - log(sum): the subtraction's rounding (|x - max| <= 16 here: 1e-6)
+    // and log(sum)'s error (sum's relative error 2e-6, so 2e-6 absolute) bound it.
+    for (let i = 0; i < want.length; i++) {
+      const ok = want[i] === -Infinity ? got[i] === -Infinity : Math.abs(got[i] - want[i]) <= 4e-6 + 1e-6 * Math.abs(want[i]);
+      if (!ok) expect.fail(`[${Math.floor(i / cols)}, ${i % cols}] of ${rows}x${cols}: got ${got[i]}, want ${want[i]}`);
+    }
+    expectGuards(rt, x);
+    rt.arena.reset(mark);
+  }
+
+  it('matches the reference at every odd size, with strided rows', () => {
+    let seed = 700;
+    for (const rows of ODD_SIZES) for (const cols of ODD_SIZES) checkLog(rows, cols, seed++);
+  });
+
+  it('keeps banned (-Infinity) entries and rows of them as they are, and holds at a vocabulary of 58101', () => {
+    let seed = 900;
+    for (const cols of ODD_SIZES) checkLog(3, cols, seed++, 0.4);
+    checkLog(2, 7, seed++, 1); // every entry -Infinity: no NaN
+    checkLog(4, 58101, seed++, 0.01, -30, 10);
+  });
+
+  it('stays finite for logits around ±1e4', () => {
+    checkLog(3, 65, 950, 0, 1e4 - 5, 1e4 + 5);
+    checkLog(3, 65, 951, 0, -1e4 - 5, -1e4 + 5);
+  });
+
+  it('is rejected by the wrapper when a slice falls outside its region', () => {
+    const x = rt.arena.alloc(20, 'x');
+    expect(() => rt.kernels.logSoftmax(x, 0, 4, 5, 5)).not.toThrow();
+    expect(() => rt.kernels.logSoftmax(x, 1, 4, 5, 5)).toThrow(/does not fit x/);
+    expect(() => rt.kernels.logSoftmax(x, 0, 0, 5, 5)).toThrow(/rows must be a positive integer/);
   });
 });

@@ -152,7 +152,7 @@ describe('a failed call changes nothing', () => {
     ['null options', null, /^options must be an object, got null$/],
     ['options that are a number', 5, /^options must be an object, got 5$/],
     ['an onToken that is not a function', { onToken: 'print' }, /^options\.onToken must be a function, got "print"$/],
-    ['a misspelt option', { maxNewToken: 3 }, /^options\.maxNewToken is not an option \(maxNewTokens, onToken, attention, signal\)$/],
+    ['a misspelt option', { maxNewToken: 3 }, /^options\.maxNewToken is not an option \(maxNewTokens, maxLength, minNewTokens, .*, onToken, attention, signal\)$/],
     ['maxNewTokens as a string', { maxNewTokens: '3' }, /^options\.maxNewTokens must be an integer, got "3"$/],
     ['maxNewTokens below 0', { maxNewTokens: -1 }, /^maxNewTokens must be an integer in \[0, max_len = \d+\], got -1$/],
     ['attention that is not an AttentionMaps', { attention: {} }, /^options\.attention must be an AttentionMaps/],
@@ -207,10 +207,13 @@ describe('text in, text out, as a careless caller writes it', () => {
   });
 
   it('a text that is not a string is BAD_ARGUMENT, not a crash or a guess', async () => {
-    for (const text of [4019, null, undefined, ['4019'], { text: '4019' }]) {
+    for (const text of [4019, null, undefined, { text: '4019' }]) {
       expect(await rejectionOf(translator.translate(text as never), 'BAD_ARGUMENT')).toMatch(/^text must be a string, got /);
       await expect(translator.stream(text as never).next()).rejects.toThrow(/^text must be a string/);
     }
+    // A list is a batch of texts, each of which must be a string; a stream takes one text.
+    expect(await rejectionOf(translator.translate(['4019', 4019] as never), 'BAD_ARGUMENT')).toBe('texts[1] must be a string, got 4019');
+    await expect(translator.stream(['4019'] as never).next()).rejects.toThrow(/^text must be a string/);
     expect(await translator.translate('4019')).toBe('four thousand nineteen');
   });
 

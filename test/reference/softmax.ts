@@ -23,3 +23,19 @@ export function softmax(x: ArrayLike<number>, rows: number, cols: number, scale:
   }
   return out;
 }
+
+/** log_softmax of each of `rows` rows of a dense [rows, cols] array; -Infinity entries stay so, and a row of them too. */
+export function logSoftmax(x: ArrayLike<number>, rows: number, cols: number): Float64Array {
+  const out = new Float64Array(rows * cols);
+  for (let i = 0; i < rows; i++) {
+    const row = Array.from({ length: cols }, (_, j) => x[i * cols + j]);
+    const top = Math.max(...row);
+    if (top === -Infinity) {
+      out.fill(-Infinity, i * cols, (i + 1) * cols);
+      continue;
+    }
+    const logSum = Math.log(row.reduce((s, v) => s + Math.exp(v - top), 0));
+    row.forEach((v, j) => (out[i * cols + j] = v - top - logSum));
+  }
+  return out;
+}
