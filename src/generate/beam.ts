@@ -18,6 +18,9 @@ import { feedOf, lengthNormalized, type Feed, type Hypothesis, type Running, typ
 /** transformers' stand-in for "impossible": added to scores that must lose. */
 const LOSE = -1e9;
 
+/** Relative margin of the candidate scan's quick test, far above float32 rounding (2^-24). */
+const SLACK = 1e-5;
+
 interface Beam extends Running {
   readonly score: number; // summed log-probabilities, float32
 }
@@ -102,6 +105,8 @@ export class BeamSearch implements Search {
       if (best.length === k && !(beam.score > floor)) return; // log-probabilities are <= 0: nothing of this beam can enter
       const scores = logits.row(at[b]);
       for (let id = 0; id < scores.length; id++) {
+        // beam.score + x > floor needs x > floor - beam.score, up to rounding: a cheap test first, the exact float32 sum after.
+        if (best.length === k && !(scores[id] >= floor - beam.score - SLACK * Math.abs(floor))) continue;
         const score = Math.fround(beam.score + scores[id]);
         if (best.length === k && !(score > floor)) continue;
         let i = best.length;

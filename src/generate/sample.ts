@@ -26,8 +26,9 @@ export function drawWithoutReplacement(scores: Float32Array, k: number, random: 
   for (const x of scores) top = Math.max(top, x);
   const weights = Float64Array.from(scores, (x) => Math.exp(x - top));
   const drawn: number[] = [];
+  let left = weights.reduce((n, w) => n + (w > 0 ? 1 : 0), 0); // indices that can still be drawn
   let total = weights.reduce((a, w) => a + w, 0);
-  while (drawn.length < k && total > 0) {
+  while (drawn.length < k && left > 0) {
     let r = random() * total;
     let i = 0;
     while (i < weights.length - 1 && (weights[i] === 0 || r >= weights[i])) r -= weights[i++];
@@ -35,7 +36,8 @@ export function drawWithoutReplacement(scores: Float32Array, k: number, random: 
     drawn.push(i);
     total -= weights[i];
     weights[i] = 0;
-    if (total < 1e-300 || drawn.length % 64 === 0) total = weights.reduce((a, w) => a + w, 0); // no drift from the subtractions
+    left--;
+    if (drawn.length % 64 === 0) total = weights.reduce((a, w) => a + w, 0); // no drift from the subtractions
   }
   for (let i = 0; drawn.length < k && i < weights.length; i++) if (!drawn.includes(i)) drawn.push(i);
   return drawn;
