@@ -70,13 +70,16 @@ export function vexp(out: usize, x: usize, n: i32): void {
   }
 }
 
-/** out[n, dModel] = table[ids[i], :] · scale + pos[i · posStride ..] (pos 0: none; posStride dModel: consecutive positions, 0: one for all); ids int32, in range. */
-export function embed(out: usize, table: usize, ids: usize, pos: usize, n: i32, dModel: i32, scale: f32, posStride: i32): void {
+/**
+ * out[n, dModel] = table[ids[i], :] · scale + pos[positions[i], :] (pos 0: no positions); ids
+ * and positions int32, in range: each row at its own position (a step's rows may be at different ones).
+ */
+export function embed(out: usize, table: usize, ids: usize, pos: usize, positions: usize, n: i32, dModel: i32, scale: f32): void {
   const rowBytes = <usize>dModel << 2;
   for (let i = 0; i < n; i++) {
     const src = table + <usize>load<i32>(ids + (<usize>i << 2)) * rowBytes;
     const dst = out + <usize>i * rowBytes;
-    if (pos) scaleAdd(dst, src, pos + ((<usize>i * <usize>posStride) << 2), dModel, scale);
+    if (pos) scaleAdd(dst, src, pos + <usize>load<i32>(positions + (<usize>i << 2)) * rowBytes, dModel, scale);
     else scaleAdd(dst, src, 0, dModel, scale);
   }
 }

@@ -42,6 +42,8 @@ export interface GenerateOptions {
   topP?: number;
   /** The sampler's seed: the same seed gives the same output. */
   seed?: number;
+  /** generateBatch: the sources decoded together at most (their hypotheses are a step's rows); the others start as sources finish. */
+  batchSize?: number;
   /**
    * Called as the leading hypothesis changes: with each new id of a greedy or sampled decoding;
    * with beams, each step's best running hypothesis, then the best finished one. Its arguments:
@@ -77,6 +79,7 @@ export const GENERATE_OPTIONS: OptionSpec = {
   topK: ['an integer', isInt],
   topP: ['a number in (0, 1]', (v) => isNumber(v) && (v as number) > 0 && (v as number) <= 1],
   seed: ['an integer', isInt],
+  batchSize: ['an integer', isInt],
   onToken: ['a function', isFunction],
   attention: ['an AttentionMaps (new AttentionMaps())', (v) => v instanceof AttentionMaps],
   signal: ['an AbortSignal', isAbortSignal],
@@ -102,6 +105,8 @@ export interface Settings {
   readonly topP: number;
   /** The sampler's seed (the caller's, else a random one). */
   readonly seed: number;
+  /** Sources decoded together at most. */
+  readonly batchSize: number;
 }
 
 /** Checks the options (BAD_ARGUMENT naming one that is wrong) and resolves them over the model's generation defaults. */
@@ -117,6 +122,7 @@ export function settings(options: GenerateOptions, c: ModelConfig): Settings {
   const bad = options.badWordsIds ?? g.badWordsIds;
   for (const ids of bad) for (const id of ids) integer('badWordsIds', id, 0, c.tgtVocabSize - 1);
   const minLength = integer('minLength', pick('minLength'), 0, c.maxLen + 1);
+  const maxBatch = Math.floor(MAX_STEP_ROWS / Math.max(numBeams, numReturnSequences));
   return {
     limit: limitOf(options, g, c.maxLen),
     minSteps: Math.max(integer('minNewTokens', options.minNewTokens ?? 0, 0, c.maxLen), minLength - 1),
@@ -133,11 +139,18 @@ export function settings(options: GenerateOptions, c: ModelConfig): Settings {
     topK: integer('topK', pick('topK'), 0, Number.MAX_SAFE_INTEGER), // more than the vocabulary keeps every token
     topP: pick('topP'),
     seed: options.seed ?? Math.floor(Math.random() * 2 ** 32),
+    batchSize: integer('batchSize', options.batchSize ?? Math.min(BATCH_SIZE, maxBatch), 1, maxBatch),
   };
 }
 
-/** Rows a decoding may step at once (hypotheses of one source). */
+/** Hypotheses of one source at most. */
 const MAX_ROWS = 256;
+
+/** generateBatch's sources decoded together, unless told otherwise. */
+const BATCH_SIZE = 16;
+
+/** Rows one step may decode (sources × hypotheses): the step scratch holds their logits. */
+const MAX_STEP_ROWS = 1024;
 
 /**
  * Steps at most: maxNewTokens (in [0, max_len]), else maxLength less the start token (the

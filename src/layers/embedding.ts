@@ -10,13 +10,10 @@ export class Embedding {
     private readonly scale: number,
   ) {}
 
-  /**
-   * out[n, dModel] for the int32 ids[n]: row i at position pos + i (posStride dModel, a
-   * sequence), or every row at position pos (posStride 0, one step of many rows).
-   */
-  forward(out: Region, ids: Region, n: number, pos: number, posStride?: number): void {
+  /** out[n, dModel] for the int32 ids[n], row i at the int32 position positions[i]. */
+  forward(out: Region, ids: Region, positions: Region, n: number): void {
     const dModel = this.table.length / this.vocab;
-    this.kernels.embed(out, ids, this.table, this.vocab, this.positions, pos * dModel, n, dModel, this.scale, posStride ?? dModel);
+    this.kernels.embed(out, ids, this.table, this.vocab, this.positions, positions, n, dModel, this.scale);
   }
 }
 

@@ -15,22 +15,26 @@ export interface Source {
 }
 
 /**
- * One row of a decoding (a hypothesis of a beam, a sentence of a batch): its source, and for
- * each target position so far the absolute element offset of the row holding that position's
- * keys and values (every layer's). Rows that share a past share those rows: a beam's new
- * hypotheses copy their parent's offsets, never its keys.
+ * One row of a decoding (a hypothesis of a beam, a sentence of a batch): its state and source,
+ * and for each target position so far the absolute element offset of the row holding that
+ * position's keys and values (every layer's). Rows that share a past share those rows: a beam's
+ * new hypotheses copy their parent's offsets, never its keys.
  */
 export class DecoderRow {
   keys: Int32Array;
   length = 0;
 
-  constructor(readonly source: Source, capacity = 16) {
+  constructor(
+    readonly state: DecoderState,
+    readonly source: Source,
+    capacity = 16,
+  ) {
     this.keys = new Int32Array(capacity);
   }
 
   /** A row with this one's past, for a hypothesis that extends it. */
   fork(): DecoderRow {
-    const row = new DecoderRow(this.source, this.keys.length);
+    const row = new DecoderRow(this.state, this.source, this.keys.length);
     row.keys.set(this.keys.subarray(0, this.length));
     row.length = this.length;
     return row;
@@ -82,15 +86,19 @@ export class DecoderState {
     return source;
   }
 
-  /** n consecutive rows for new positions: their block and the element offset of the first within it. */
-  take(n: number): { block: Region; at: number } {
+  /**
+   * Keeps n positions' keys and values, the rows at element offset `from` on (a step's scratch,
+   * rowFloats apart), in rows of its own: returns the absolute element offset of the first.
+   */
+  keep(from: number, n: number): number {
     if (this.slab === null || this.slabUsed + n > this.slab.length / this.rowFloats) {
       this.slab = this.own(this.heap.alloc(Math.max(SLAB_ROWS, n) * this.rowFloats, 'decoder keys and values'));
       this.slabUsed = 0;
     }
-    const at = this.slabUsed * this.rowFloats;
+    const to = index(this.slab) + this.slabUsed * this.rowFloats;
+    this.heap.arena.f32().copyWithin(to, from, from + n * this.rowFloats);
     this.slabUsed += n;
-    return { block: this.slab, at };
+    return to;
   }
 
   /** Frees every block; the state is empty after. */

@@ -8,8 +8,7 @@ import type { StepScratch } from './state.js';
 
 /** Where a step's rows find their keys and values: their tables, and the block this step writes. */
 export interface StepKeys {
-  readonly block: Region; // this step's new positions: row i at element at + i · rowFloats
-  readonly at: number;
+  readonly block: Region; // this step's new positions: row i at element i · rowFloats
   readonly rowFloats: number; // one position's keys and values, every layer
   readonly self: Omit<KeyTables, 'kAdd' | 'vAdd'>; // each row's past positions, the new one included
   readonly cross: Omit<KeyTables, 'kAdd' | 'vAdd'>; // each row's source positions
@@ -45,7 +44,7 @@ export class DecoderLayer {
   forward(x: Region, rows: number, keys: StepKeys, s: StepScratch, maps: AttentionMaps | null, source: Source | null): void {
     const at = (t: Omit<KeyTables, 'kAdd' | 'vAdd'>): KeyTables => ({ ...t, kAdd: this.slot, vAdd: this.slot + this.dModel });
     const input = this.norm1.input(x, rows, s);
-    this.selfAttn.keysAndValues(keys.block, keys.at + this.slot, keys.rowFloats, input, rows);
+    this.selfAttn.keysAndValues(keys.block, this.slot, keys.rowFloats, input, rows);
     this.selfAttn.attend(s.y, input, rows, at(keys.self), s);
     if (maps) this.selfAttn.record(maps, 'self', this.index, s, maps.steps);
     this.norm1.add(x, s.y, rows);

@@ -9,16 +9,26 @@ import { DecoderRow, DecoderState } from './decoder-state.js';
 import { StepScratch } from './state.js';
 import type { Transformer } from './transformer.js';
 
+/** A source being decoded: its index in the call, its search, and the state holding its keys and values. */
+interface Decoded {
+  readonly index: number;
+  readonly search: Search;
+  readonly state: DecoderState;
+}
+
 /**
- * One decoding call as a value: its sources, its settings, a search per source (which owns its
- * hypotheses and their rows) and the DecoderState holding every source's and position's keys and
- * values, which no other call touches.
+ * One decoding call as a value: its sources, its settings, and for each source being decoded
+ * its search (which owns its hypotheses and their rows) and its DecoderState, which no other
+ * call touches. At most settings.batchSize sources decode together; the others start as those
+ * finish, and a finished source's memory goes back at once.
  */
 class Decoding {
-  state: DecoderState | null = null;
-  readonly searches: Search[] = [];
-  private readonly reported: (readonly number[])[] = [];
+  readonly running: Decoded[] = [];
+  readonly results: Hypothesis[][] = [];
+  /** Sources started so far. */
+  started = 0;
   done = false;
+  private readonly reported: (readonly number[])[] = [];
 
   constructor(
     readonly sources: readonly number[][],
@@ -26,29 +36,38 @@ class Decoding {
     readonly options: GenerateOptions,
   ) {}
 
-  /** Calls onToken for each search whose leading hypothesis changed since it last did. */
+  /** Source i's leading hypothesis: its search's, or its best result once it finished. */
+  leader(i: number): readonly number[] {
+    return this.running.find((r) => r.index === i)?.search.leader() ?? this.results[i]?.[0]?.ids ?? [];
+  }
+
+  /** Records a finished source's hypotheses and frees its state. */
+  finish(r: Decoded): void {
+    this.results[r.index] = r.search.results();
+    r.state.release();
+    this.running.splice(this.running.indexOf(r), 1);
+  }
+
+  /** Calls onToken for each source whose leading hypothesis changed since it last did. */
   report(): void {
     const onToken = this.options.onToken;
     if (onToken === undefined) return;
-    this.searches.forEach((search, i) => {
+    for (const { index, search } of this.running) {
       const ids = search.leader();
-      const last = this.reported[i] ?? [];
-      if (ids.length === 0 || (ids.length === last.length && ids.every((id, j) => id === last[j]))) return;
-      this.reported[i] = ids;
-      onToken(ids[ids.length - 1], ids.length - 1, ids, i);
-    });
+      const last = this.reported[index] ?? [];
+      if (ids.length === 0 || (ids.length === last.length && ids.every((id, j) => id === last[j]))) continue;
+      this.reported[index] = ids;
+      onToken(ids[ids.length - 1], ids.length - 1, ids, index);
+    }
   }
 
-  /** Frees its state: once it is done, failed, or abandoned. */
+  /** Frees every state: once it is done, failed, or abandoned. */
   release(): void {
-    this.state?.release();
-    this.state = null;
+    for (const r of this.running) r.state.release();
+    this.running.length = 0;
     this.done = true;
   }
 }
-
-/** Rows one step of a batch decodes at most (sentences × hypotheses): more sentences wait for the next group. */
-const BATCH_ROWS = 128;
 
 /**
  * A loaded model: the public face of the Transformer. Every call checks its input completely
@@ -68,7 +87,7 @@ export class Model {
   private scratch: StepScratch | null = null;
   private queue: Promise<unknown> = Promise.resolve();
   /** The step API's decoding (encode / decodeStep). */
-  private stepper: { state: DecoderState; row: DecoderRow } | null = null;
+  private stepper: DecoderRow | null = null;
 
   constructor(rt: Runtime, net: Transformer, parameters: number) {
     this.rt = rt;
@@ -90,7 +109,7 @@ export class Model {
     this.stepper?.state.release();
     this.stepper = null;
     const state = this.newState();
-    this.stepper = { state, row: new DecoderRow(this.transformer().encode(src, state)) };
+    this.stepper = new DecoderRow(state, this.transformer().encode(src, state));
   }
 
   /**
@@ -100,8 +119,8 @@ export class Model {
    */
   decodeStep(token: number, pos: number): Float32Array {
     const c = this.config;
-    if (this.stepper === null) throw new WasmformerError('BAD_ARGUMENT', 'decodeStep: call encode(srcIds) first');
-    const { state, row } = this.stepper;
+    const row = this.stepper;
+    if (row === null) throw new WasmformerError('BAD_ARGUMENT', 'decodeStep: call encode(srcIds) first');
     if (!Number.isInteger(pos) || pos < 0 || pos > row.length || pos >= c.maxLen) {
       throw new WasmformerError(
         'BAD_ARGUMENT',
@@ -111,7 +130,7 @@ export class Model {
     checkId(token, c.tgtVocabSize, 'target', 0);
     row.truncate(pos);
     const s = this.scratchFor(1);
-    this.transformer().step(s, state, [row], [token]);
+    this.transformer().step(s, [row], [token]);
     return this.runtime().arena.readF32(s.logits, 0, c.tgtVocabSize);
   }
 
@@ -123,9 +142,9 @@ export class Model {
     const state = this.newState();
     try {
       const net = this.transformer();
-      const row = new DecoderRow(net.encode(src, state));
+      const row = new DecoderRow(state, net.encode(src, state));
       const s = this.scratchFor(tgt.length);
-      net.sequence(s, state, row, tgt);
+      net.sequence(s, row, tgt);
       return this.runtime().arena.readF32(s.logits, 0, tgt.length * c.tgtVocabSize).slice();
     } finally {
       state.release();
@@ -152,14 +171,7 @@ export class Model {
    */
   async generateBatch(srcIdsList: readonly ArrayLike<number>[], options: GenerateOptions = {}): Promise<number[][]> {
     if (!Array.isArray(srcIdsList)) throw new WasmformerError('BAD_INPUT', `sources: expected an array of token id arrays, got ${describe(srcIdsList)}`);
-    const all = this.begin(srcIdsList, options);
-    const group = Math.max(1, Math.floor(BATCH_ROWS / Math.max(all.settings.numBeams, all.settings.numReturnSequences)));
-    const out: number[][] = [];
-    for (let first = 0; first < all.sources.length; first += group) {
-      const d = new Decoding(all.sources.slice(first, first + group), all.settings, withSentenceOffset(options, first));
-      for (const hypotheses of await this.decode(d)) out.push(hypotheses[0]?.ids ?? []);
-    }
-    return out;
+    return (await this.decode(this.begin(srcIdsList, options))).map((hypotheses) => hypotheses[0]?.ids ?? []);
   }
 
   /**
@@ -178,7 +190,7 @@ export class Model {
       let slice = performance.now();
       for (;;) {
         const going = await this.exclusive(() => this.advance(d));
-        const ids = d.searches[0]?.leader() ?? [];
+        const ids = d.leader(0);
         while (given < ids.length) yield ids[given++];
         if (!going) return;
         if (performance.now() - slice > SLICE_MS) {
@@ -225,7 +237,7 @@ export class Model {
             slice = performance.now();
           }
         }
-        return d.searches.map((search) => search.results());
+        return d.results;
       } finally {
         d.release();
       }
@@ -240,34 +252,37 @@ export class Model {
   }
 
   /**
-   * One piece of a decoding's work: encoding its next source, or one step of every search still
-   * going (their rows fed together). False once every search is over.
+   * One piece of a decoding's work: handing back the sources that finished, encoding the next
+   * source when there is room, or else one step of every source running (their rows fed
+   * together, whatever their lengths). False once every source finished.
    */
   private advance(d: Decoding): boolean {
     if (d.done) return false;
     d.options.signal?.throwIfAborted();
     const net = this.transformer();
-    d.state ??= this.newState();
-    if (d.searches.length < d.sources.length) {
-      const src = d.sources[d.searches.length];
-      if (d.searches.length === 0) d.options.attention?.begin(this.config, src.length);
-      d.searches.push(newSearch(new DecoderRow(net.encode(src, d.state)), d.settings, this.config));
+    let feeds = d.running.map((r) => r.search.next());
+    d.running.filter((_, i) => feeds[i].rows.length === 0).forEach((r) => d.finish(r));
+    if (d.running.length < d.settings.batchSize && d.started < d.sources.length) {
+      const index = d.started++;
+      const src = d.sources[index];
+      if (index === 0) d.options.attention?.begin(this.config, src.length);
+      const state = this.newState();
+      d.running.push({ index, state, search: newSearch(new DecoderRow(state, net.encode(src, state)), d.settings, this.config) });
       return true;
     }
-    const feeds = d.searches.map((search) => search.next());
-    const rows = feeds.flatMap((f) => f.rows);
-    if (rows.length === 0) {
+    if (d.running.length === 0) {
       d.release();
       return false;
     }
+    feeds = d.running.map((r) => r.search.next());
+    const rows = feeds.flatMap((f) => f.rows);
     const maps = d.options.attention ?? null;
     maps?.startStep();
     const s = this.scratchFor(rows.length);
-    net.step(s, d.state, rows, feeds.flatMap((f) => f.tokens), maps);
+    net.step(s, rows, feeds.flatMap((f) => f.tokens), maps);
     let first = 0;
-    d.searches.forEach((search, i) => {
-      if (feeds[i].rows.length === 0) return;
-      search.update(this.stepLogits(s, first));
+    d.running.forEach((r, i) => {
+      r.search.update(this.stepLogits(s, first));
       first += feeds[i].rows.length;
     });
     d.report();
@@ -322,13 +337,6 @@ function checkSource(srcIds: ArrayLike<number>, c: ModelConfig, what = 'source')
     throw new WasmformerError('BAD_INPUT', `${what}: every id is pad_id (${c.padId}): nothing to attend to`);
   }
   return src;
-}
-
-/** A batch group's options: onToken told each source's index in the whole batch. */
-function withSentenceOffset(options: GenerateOptions, first: number): GenerateOptions {
-  const onToken = options.onToken;
-  if (onToken === undefined || first === 0) return options;
-  return { ...options, onToken: (id, index, hypothesis, sentence) => onToken(id, index, hypothesis, first + sentence) };
 }
 
 /** Token ids, copied (a caller's array may change later): 1..maxLen integers in [0, vocab). */

@@ -9,6 +9,7 @@ import type { Arena, Heap, Region } from '../runtime/index.js';
  */
 export class RunState implements Scratch {
   readonly srcIds: Region; // [maxLen] int32 source ids
+  readonly srcPositions: Region; // [maxLen] int32 0, 1, ..., maxLen - 1
   readonly srcMask: Region; // [maxLen] 0, or -Infinity where the source id is pad_id
   readonly memory: Region; // [maxLen, dModel] the encoder's stream, then its output
   readonly h: Region; // [maxLen, dModel] LayerNorm(x), the sublayer input in pre-LN
@@ -22,6 +23,8 @@ export class RunState implements Scratch {
   constructor(arena: Arena, c: ModelConfig) {
     const rows = c.maxLen * c.dModel;
     this.srcIds = arena.alloc(c.maxLen, 'source ids');
+    this.srcPositions = arena.alloc(c.maxLen, 'source positions');
+    arena.writeI32(this.srcPositions, 0, Array.from({ length: c.maxLen }, (_, i) => i));
     this.srcMask = arena.alloc(c.maxLen, 'source padding mask');
     this.memory = arena.alloc(rows, 'memory');
     this.h = arena.alloc(rows, 'normalised input');
@@ -42,13 +45,16 @@ export interface StepSize {
 }
 
 /**
- * A decoding step's activations for up to `size.rows` rows, on the model's heap: the token ids,
- * the decoder's stream, the sublayers' scratch, the logits, and the key tables through which
- * each row finds its own past and its source. Reused step after step; replaced by a larger one
- * when a call needs more.
+ * A decoding step's activations for up to `size.rows` rows, on the model's heap: the token ids
+ * and their positions, the decoder's stream, the sublayers' scratch, the logits, the new
+ * positions' keys and values (until their rows keep them), and the key tables through which each
+ * row finds its own past and its source. Reused step after step; replaced by a larger one when a
+ * call needs more.
  */
 export class StepScratch implements Scratch {
   readonly ids: Region; // [rows] int32 the tokens fed
+  readonly positions: Region; // [rows] int32 each token's target position
+  readonly newKeys: Region; // [rows, layers, 2, dModel] the keys and values of the positions fed
   readonly x: Region; // [rows, dModel] the decoder's stream
   readonly h: Region;
   readonly y: Region;
@@ -72,6 +78,8 @@ export class StepScratch implements Scratch {
     const alloc = (length: number, label: string): Region => heap.alloc(length, label);
     this.regions = [
       (this.ids = alloc(rows, 'step token ids')),
+      (this.positions = alloc(rows, 'step positions')),
+      (this.newKeys = alloc(rows * 2 * c.dModel * c.numDecoderLayers, 'step keys and values')),
       (this.x = alloc(rows * c.dModel, 'decoder stream')),
       (this.h = alloc(rows * c.dModel, 'step normalised input')),
       (this.y = alloc(rows * c.dModel, 'step sublayer output')),

@@ -37,13 +37,13 @@ export class Transformer {
 
   /** Encodes checked source ids into a new source of the decoding `into`. */
   encode(src: readonly number[], into: DecoderState): Source {
-    const { memory, srcIds, srcMask } = this.state;
+    const { memory, srcIds, srcMask, srcPositions } = this.state;
     const padId = this.config.padId;
     const padded = src.includes(padId);
     this.arena.writeI32(srcIds, 0, src);
     this.arena.writeF32(srcMask, 0, src.map((id) => (id === padId ? -Infinity : 0)));
     // Input embedding * sqrt(d_model) + positional encoding
-    this.srcTokEmb.forward(memory, srcIds, src.length, 0);
+    this.srcTokEmb.forward(memory, srcIds, srcPositions, src.length);
     // N x (self-attention, feed-forward)
     for (const layer of this.encoderLayers) layer.forward(memory, src.length, padded ? srcMask : null, this.state);
     this.encoderNorm?.forward(memory, null, memory, null, src.length);
@@ -54,48 +54,49 @@ export class Transformer {
   }
 
   /**
-   * Feeds tokens[i] to rows[i] at its next position (all rows at the same length) and writes
-   * the logits of every row to s.logits [rows, tgt_vocab]; each row's past then includes it.
+   * Feeds tokens[i] to rows[i] at its next position (rows of any lengths, states and sources)
+   * and writes the logits of every row to s.logits [rows, tgt_vocab]; each row's state then keeps
+   * the new position's keys and values, and the row's past includes it.
    */
-  step(s: StepScratch, state: DecoderState, rows: readonly DecoderRow[], tokens: ArrayLike<number>, maps: AttentionMaps | null = null): void {
+  step(s: StepScratch, rows: readonly DecoderRow[], tokens: ArrayLike<number>, maps: AttentionMaps | null = null): void {
     const n = rows.length;
-    const length = rows[0].length;
-    const { block, at } = state.take(n);
     const i32 = this.arena.i32();
     const stride = s.size.positions;
     for (let i = 0; i < n; i++) {
       const row = rows[i];
       const table = index(s.selfTables) + i * stride;
-      i32.set(row.keys.subarray(0, length), table);
-      i32[table + length] = index(block) + at + i * this.rowFloats;
-      i32[index(s.selfCounts) + i] = length + 1;
+      i32.set(row.keys.subarray(0, row.length), table);
+      i32[table + row.length] = index(s.newKeys) + i * this.rowFloats;
+      i32[index(s.selfCounts) + i] = row.length + 1;
+      i32[index(s.positions) + i] = row.length;
     }
     this.writeCross(s, rows);
     this.arena.writeI32(s.ids, 0, tokens);
-    this.decode(s, n, length, 0, { block, at, rowFloats: this.rowFloats, ...this.tables(s) }, maps, rows[0].source);
-    for (let i = 0; i < n; i++) rows[i].push(index(block) + at + i * this.rowFloats);
+    this.decode(s, n, maps, rows[0].source);
+    for (let i = 0; i < n; i++) rows[i].push(rows[i].state.keep(index(s.newKeys) + i * this.rowFloats, 1));
   }
 
   /**
    * Teacher forcing: feeds tokens to one row at its next positions, all in one pass (query i
    * sees the row's past and tokens 0..i), and writes each position's logits to s.logits.
    */
-  sequence(s: StepScratch, state: DecoderState, row: DecoderRow, tokens: readonly number[]): void {
+  sequence(s: StepScratch, row: DecoderRow, tokens: readonly number[]): void {
     const n = tokens.length;
     const length = row.length;
-    const { block, at } = state.take(n);
     const i32 = this.arena.i32();
     const stride = s.size.positions;
     for (let i = 0; i < n; i++) {
       const table = index(s.selfTables) + i * stride;
       i32.set(row.keys.subarray(0, length), table);
-      for (let j = 0; j <= i; j++) i32[table + length + j] = index(block) + at + j * this.rowFloats;
+      for (let j = 0; j <= i; j++) i32[table + length + j] = index(s.newKeys) + j * this.rowFloats;
       i32[index(s.selfCounts) + i] = length + i + 1;
+      i32[index(s.positions) + i] = length + i;
     }
     this.writeCross(s, Array.from({ length: n }, () => row));
     this.arena.writeI32(s.ids, 0, tokens);
-    this.decode(s, n, length, this.config.dModel, { block, at, rowFloats: this.rowFloats, ...this.tables(s) }, null, row.source);
-    for (let i = 0; i < n; i++) row.push(index(block) + at + i * this.rowFloats);
+    this.decode(s, n, null, row.source);
+    const first = row.state.keep(index(s.newKeys), n);
+    for (let i = 0; i < n; i++) row.push(first + i * this.rowFloats);
   }
 
   /** Each row's source positions into the cross-attention tables. */
@@ -108,18 +109,21 @@ export class Transformer {
     }
   }
 
-  private tables(s: StepScratch): Pick<StepKeys, 'self' | 'cross'> {
+  private keys(s: StepScratch): StepKeys {
     return {
+      block: s.newKeys,
+      rowFloats: this.rowFloats,
       self: { tables: s.selfTables, stride: s.size.positions, counts: s.selfCounts },
       cross: { tables: s.crossTables, stride: s.size.sources, counts: s.crossCounts },
     };
   }
 
-  /** The decoder over s.ids[0, rows) at position `position` (plus i · posStride for row i), then the generator. */
-  private decode(s: StepScratch, rows: number, position: number, posStride: number, keys: StepKeys, maps: AttentionMaps | null, source: Source): void {
+  /** The decoder over s.ids[0, rows) at s.positions, then the generator. */
+  private decode(s: StepScratch, rows: number, maps: AttentionMaps | null, source: Source): void {
     // Output embedding * sqrt(d_model) + positional encoding
-    this.tgtTokEmb.forward(s.x, s.ids, rows, position, posStride);
+    this.tgtTokEmb.forward(s.x, s.ids, s.positions, rows);
     // N x (masked self-attention, cross-attention over memory, feed-forward)
+    const keys = this.keys(s);
     for (const layer of this.decoderLayers) layer.forward(s.x, rows, keys, s, maps, source);
     this.decoderNorm?.forward(s.x, null, s.x, null, rows);
     // Linear (the generator): logits over the target vocabulary

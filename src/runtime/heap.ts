@@ -17,7 +17,7 @@ export class Heap {
   private holes: { ptr: number; bytes: number }[] = []; // free blocks, sorted by ptr, never adjacent
   private readonly sizes = new Map<number, number>(); // live block -> its bytes
 
-  constructor(private readonly arena: Arena) {
+  constructor(readonly arena: Arena) {
     this.start = align(arena.mark());
     this.end = this.start;
   }

@@ -19,7 +19,7 @@ export interface KernelExports {
   relu(out: number, x: number, n: number): void;
   add(out: number, a: number, b: number, n: number): void;
   vexp(out: number, x: number, n: number): void;
-  embed(out: number, table: number, ids: number, pos: number, n: number, dModel: number, scale: number, posStride: number): void;
+  embed(out: number, table: number, ids: number, pos: number, positions: number, n: number, dModel: number, scale: number): void;
   attendRows(out: number, q: number, base: number, probs: number, rows: number, nhead: number, dk: number, ldq: number, ldo: number,
     tables: number, tableStride: number, counts: number, kAdd: number, vAdd: number, scale: number, probsStride: number): void;
   argmax(x: number, n: number): number;
@@ -231,30 +231,24 @@ export class Kernels {
   }
 
   /**
-   * out[n, dModel] = table[ids[i]] · scale + the position row at posAt + i · posStride (pos
-   * null: no positions; posStride dModel: consecutive positions, 0: the same one for every row).
-   * Ids are int32 in `ids` and must lie in [0, vocab): checked here, as the kernel trusts them.
+   * out[n, dModel] = table[ids[i]] · scale + pos's row positions[i] (pos null: no positions).
+   * Ids and positions are int32 (in `ids` and `positions`) and must lie in [0, vocab) and
+   * [0, pos rows): checked here, as the kernel trusts them.
    */
-  embed(out: Region, ids: Region, table: Region, vocab: number, pos: Region | null, posAt: number, n: number, dModel: number, scale: number, posStride = dModel): void {
+  embed(out: Region, ids: Region, table: Region, vocab: number, pos: Region | null, positions: Region | null, n: number, dModel: number, scale: number): void {
     positive('embed', 'n', n);
     positive('embed', 'dModel', dModel);
     positive('embed', 'vocab', vocab);
     span('embed', 'ids', ids, 0, 1, n, n);
     span('embed', 'table', table, 0, vocab, dModel, dModel);
     span('embed', 'out', out, 0, n, dModel, dModel);
-    if (posStride !== 0 && posStride !== dModel) {
-      throw new WasmformerError('BAD_ARGUMENT', `embed: posStride must be 0 or dModel (${dModel}), got ${posStride}`);
+    inRange(this.arena.i32(), ids, n, vocab, 'id', 'the vocabulary', 'BAD_INPUT');
+    if (pos) {
+      if (positions === null) throw new WasmformerError('BAD_ARGUMENT', 'embed: positions are required with pos');
+      span('embed', 'positions', positions, 0, 1, n, n);
+      inRange(this.arena.i32(), positions, n, Math.floor(pos.length / dModel), 'position', 'the position table', 'BAD_ARGUMENT');
     }
-    if (pos) span('embed', 'pos', pos, posAt, posStride === 0 ? 1 : n, dModel, dModel);
-    const i32 = this.arena.i32();
-    const base = index(ids);
-    for (let i = 0; i < n; i++) {
-      const id = i32[base + i];
-      if (!(id >= 0 && id < vocab)) {
-        throw new WasmformerError('BAD_INPUT', `embed: id ${id} at position ${i} is outside the vocabulary [0, ${vocab})`);
-      }
-    }
-    this.raw.embed(out.ptr, table.ptr, ids.ptr, pos ? addr(pos, posAt) : 0, n, dModel, scale, posStride);
+    this.raw.embed(out.ptr, table.ptr, ids.ptr, pos ? pos.ptr : 0, pos ? positions!.ptr : 0, n, dModel, scale);
   }
 
   /** The index of the largest of x[at .. at+n) (the lowest index wins a tie). */
@@ -262,6 +256,15 @@ export class Kernels {
     positive('argmax', 'n', n);
     span('argmax', 'x', x, at, 1, n, n);
     return this.raw.argmax(addr(x, at), n);
+  }
+}
+
+/** Each of the n int32 values of r lies in [0, end): else an error naming the first that does not. */
+function inRange(i32: Int32Array, r: Region, n: number, end: number, what: string, of: string, code: 'BAD_INPUT' | 'BAD_ARGUMENT'): void {
+  const base = index(r);
+  for (let i = 0; i < n; i++) {
+    const v = i32[base + i];
+    if (!(v >= 0 && v < end)) throw new WasmformerError(code, `embed: ${what} ${v} at position ${i} is outside ${of} [0, ${end})`);
   }
 }
 

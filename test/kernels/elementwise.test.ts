@@ -83,22 +83,26 @@ describe('add', () => {
 });
 
 describe('embed', () => {
-  /** Runs embed over random ids, with or without positions, and checks it. */
+  /** Runs embed over random ids, with or without positions (each row at its own, in any order), and checks it. */
   function check(n: number, dModel: number, vocab: number, withPos: boolean, seed: number): void {
     const rand = rng(seed);
     const mark = rt.arena.mark();
     const tableData = Float32Array.from({ length: vocab * dModel }, () => rand());
     const idList = Array.from({ length: n }, (_, i) => (i === 0 ? vocab - 1 : i === 1 ? 0 : Math.floor(rand(0, vocab))));
-    const posAt = withPos ? (seed % 3) * dModel : 0; // a later position block, as in decoding
-    const posData = Float32Array.from({ length: posAt + n * dModel + 2 }, () => rand());
+    const posRows = n + 3;
+    const positionList = Array.from({ length: n }, (_, i) => (i === 0 ? posRows - 1 : Math.floor(rand(0, posRows))));
+    const posData = Float32Array.from({ length: posRows * dModel }, () => rand());
     const table = guarded(rt, tableData, 'table');
     const ids = rt.arena.alloc(n, 'ids');
     rt.arena.i32().set(idList, ids.ptr >> 2);
+    const positions = rt.arena.alloc(n, 'positions');
+    rt.arena.i32().set(positionList, positions.ptr >> 2);
     const pos = withPos ? guarded(rt, posData, 'pos') : null;
     const out = guarded(rt, new Float32Array(n * dModel), 'out');
     const scale = Math.sqrt(dModel);
-    rt.kernels.embed(out, ids, table, vocab, pos, posAt, n, dModel, scale);
-    const want = embed(tableData, idList, withPos ? posData.subarray(posAt) : null, dModel, Math.fround(scale));
+    rt.kernels.embed(out, ids, table, vocab, pos, withPos ? positions : null, n, dModel, scale);
+    const rows = withPos ? Float32Array.from({ length: n * dModel }, (_, j) => posData[positionList[Math.floor(j / dModel)] * dModel + (j % dModel)]) : null;
+    const want = embed(tableData, idList, rows, dModel, Math.fround(scale));
     // One product and one sum in float32 (fused in the relaxed build): two roundings of O(10).
     expectClose(values(rt, out), want, 2e-6, 2e-7);
     for (const t of [table, out, ...(pos ? [pos] : [])]) expectGuarded(rt, t);
@@ -116,21 +120,28 @@ describe('embed', () => {
     check(128, 6, 10, true, 102);
   });
 
-  it('is rejected by the wrapper for ids outside the vocabulary and regions too small', () => {
+  it('is rejected by the wrapper for ids or positions out of range and regions too small', () => {
     const table = rt.arena.alloc(5 * 4, 'table');
     const ids = rt.arena.alloc(3, 'ids');
+    const positions = rt.arena.alloc(3, 'positions');
     const out = rt.arena.alloc(3 * 4, 'out');
     const pos = rt.arena.alloc(4 * 4, 'pos');
     const i32 = rt.arena.i32();
     i32.set([0, 4, 2], ids.ptr >> 2);
-    expect(() => rt.kernels.embed(out, ids, table, 5, pos, 4, 3, 4, 1)).not.toThrow();
-    expect(() => rt.kernels.embed(out, ids, table, 5, pos, 8, 3, 4, 1)).toThrow(/pos/);
-    expect(() => rt.kernels.embed(out, ids, table, 6, null, 0, 3, 4, 1)).toThrow(/table/);
-    expect(() => rt.kernels.embed(out, ids, table, 5, null, 0, 4, 4, 1)).toThrow(/ids/);
-    expect(() => rt.kernels.embed(out, ids, table, 5, null, 0, 3, 5, 1)).toThrow(/does not fit/);
+    i32.set([3, 0, 1], positions.ptr >> 2);
+    expect(() => rt.kernels.embed(out, ids, table, 5, pos, positions, 3, 4, 1)).not.toThrow();
+    expect(() => rt.kernels.embed(out, ids, table, 5, pos, null, 3, 4, 1)).toThrow(/positions are required/);
+    expect(() => rt.kernels.embed(out, ids, table, 6, null, null, 3, 4, 1)).toThrow(/table/);
+    expect(() => rt.kernels.embed(out, ids, table, 5, null, null, 4, 4, 1)).toThrow(/ids/);
+    expect(() => rt.kernels.embed(out, ids, table, 5, null, null, 3, 5, 1)).toThrow(/does not fit/);
     for (const bad of [5, -1]) {
       rt.arena.i32()[(ids.ptr >> 2) + 1] = bad;
-      expect(() => rt.kernels.embed(out, ids, table, 5, null, 0, 3, 4, 1)).toThrow(/id -?\d+ at position 1 is outside the vocabulary/);
+      expect(() => rt.kernels.embed(out, ids, table, 5, null, null, 3, 4, 1)).toThrow(/id -?\d+ at position 1 is outside the vocabulary/);
+    }
+    rt.arena.i32()[(ids.ptr >> 2) + 1] = 4;
+    for (const bad of [4, -1]) {
+      rt.arena.i32()[(positions.ptr >> 2) + 2] = bad;
+      expect(() => rt.kernels.embed(out, ids, table, 5, pos, positions, 3, 4, 1)).toThrow(/position -?\d+ at position 2 is outside the position table \[0, 4\)/);
     }
   });
 });
