@@ -140,11 +140,22 @@ def state_dict(model, case):
     return {k: v.to(case['dtype']) for k, v in sd.items()}
 
 
-def write_folder(folder, case, eos_boost):
-    config = marian_config(case)
+def build_model(case, eos_boost):
+    """The case's MarianMTModel with its random weights (randomize), not yet saved."""
     torch.manual_seed(case['seed'])
-    model = MarianMTModel(config).eval()
+    model = MarianMTModel(marian_config(case)).eval()
     randomize(model, case['seed'], eos_boost)
+    return model
+
+
+def write_folder(folder, case, eos_boost):
+    save_folder(folder, case, build_model(case, eos_boost))
+
+
+def save_folder(folder, case, model):
+    """config.json, the generation fields (generation_config.json or config.json) and the weights
+    in the case's file format and tensor names."""
+    config = model.config
     gen = {**GENERATION, **case['generation']}
     gen.setdefault('bad_words_ids', [[config.pad_token_id]])
     folder.mkdir(parents=True, exist_ok=True)
