@@ -23,13 +23,13 @@ import argparse
 import collections
 import glob
 import hashlib
+import io
 import itertools
 import json
 import math
 import os
 import random
 import re
-import shutil
 import struct
 import subprocess
 import time
@@ -214,14 +214,18 @@ def is_heldout(english):
 
 # ---------------------------------------------------------------- tokenizer files
 
-def train_spm(sentences, prefix):
-    """A unigram SentencePiece model with nmt_nfkc normalisation, as opus-mt's are."""
+def train_spm(sentences, path):
+    """A unigram SentencePiece model with nmt_nfkc normalisation, as opus-mt's are, written to
+    path (through model_writer, so the file records no scratch path and is the same on every run)."""
     spm.set_random_generator_seed(SEED)
+    model = io.BytesIO()
     spm.SentencePieceTrainer.train(
-        sentence_iterator=iter(sentences), model_prefix=prefix, vocab_size=SPM_VOCAB,
+        sentence_iterator=iter(sentences), model_writer=model, vocab_size=SPM_VOCAB,
         model_type="unigram", normalization_rule_name="nmt_nfkc", character_coverage=1.0,
         num_threads=1, minloglevel=2)
-    return prefix + ".model"
+    with open(path, "wb") as f:
+        f.write(model.getvalue())
+    return path
 
 
 def marian_vocab(source_model, target_model, train_pairs):
@@ -239,19 +243,15 @@ def marian_vocab(source_model, target_model, train_pairs):
     return {piece: i for i, piece in enumerate(ordered)}
 
 
-def write_tokenizer(out, work, train_pairs):
+def write_tokenizer(out, train_pairs):
     """source.spm, target.spm, vocab.json, then MarianTokenizer's own save (tokenizer_config.json
     and whatever else transformers writes). Returns the tokenizer."""
-    source_model = train_spm([e for e, _ in train_pairs], os.path.join(work, "source"))
-    target_model = train_spm([g for _, g in train_pairs], os.path.join(work, "target"))
-    vocab = marian_vocab(source_model, target_model, train_pairs)
     os.makedirs(out, exist_ok=True)
-    shutil.copy(source_model, os.path.join(out, "source.spm"))
-    shutil.copy(target_model, os.path.join(out, "target.spm"))
+    source_model = train_spm([e for e, _ in train_pairs], os.path.join(out, "source.spm"))
+    target_model = train_spm([g for _, g in train_pairs], os.path.join(out, "target.spm"))
     with open(os.path.join(out, "vocab.json"), "w") as f:
-        json.dump(vocab, f, ensure_ascii=False, indent=2)
-    tokenizer = MarianTokenizer(os.path.join(out, "source.spm"), os.path.join(out, "target.spm"),
-                                os.path.join(out, "vocab.json"), model_max_length=512)
+        json.dump(marian_vocab(source_model, target_model, train_pairs), f, ensure_ascii=False, indent=2)
+    tokenizer = MarianTokenizer(source_model, target_model, os.path.join(out, "vocab.json"), model_max_length=512)
     tokenizer.save_pretrained(out)
     return tokenizer
 
@@ -523,7 +523,7 @@ def main():
     p.add_argument("--warmup", type=int, default=200)
     p.add_argument("--label-smoothing", type=float, default=0.1)
     p.add_argument("--out", default=os.path.join(here, "..", "models", "en-de-messages"))
-    p.add_argument("--work", default="/tmp/train_marian_demo", help="SentencePiece scratch and checkpoints")
+    p.add_argument("--work", default="/tmp/train_marian_demo", help="checkpoints")
     p.add_argument("--eval-limit", type=int, default=None, help="decode only the first N held-out pairs")
     p.add_argument("--evaluate-only", action="store_true")
     args = p.parse_args()
@@ -535,7 +535,7 @@ def main():
     train_pairs = [pair for pair in pairs if not is_heldout(pair[0])]
     heldout_pairs = [pair for pair in pairs if is_heldout(pair[0])]
     if not args.evaluate_only:
-        tokenizer = write_tokenizer(args.out, args.work, train_pairs)
+        tokenizer = write_tokenizer(args.out, train_pairs)
         write_data_json(args.out, per_catalog, dropped, pairs, train_pairs, heldout_pairs)
         examples = encode_pairs(tokenizer, train_pairs)
         heldout = encode_pairs(tokenizer, heldout_pairs)
