@@ -477,7 +477,8 @@ def write_items_json(path, meta, items, key="items"):
 
 
 def write_evaluation(out, heldout_pairs, limit):
-    """Everything below comes from the shipped folder reloaded in float32."""
+    """eval.json, heldout.json and samples.json, all from the shipped folder reloaded in float32
+    (the float16 weights widened), so another engine can be checked against exactly these."""
     model = MarianMTModel.from_pretrained(out, dtype=torch.float32).eval()
     tokenizer = MarianTokenizer.from_pretrained(out)
     items = decode_all(model, tokenizer, heldout_pairs[:limit])
