@@ -12,7 +12,7 @@ import type { Model } from './model/model.js';
 import { loadTranslator, type Translator } from './translator.js';
 
 const USAGE = `usage:
-  wasmformer demo                    translate a few numbers with the demo model, then read lines
+  wasmformer demo                    translate a few messages with the English -> German demo, then read lines
   wasmformer translate [--model DIR] [DECODING] [--json] [TEXT...]   (no TEXT: one per line of stdin)
   wasmformer generate --model DIR --src-ids 5,6,7 [DECODING] [--json]
   wasmformer info --model DIR [--json]
@@ -90,22 +90,28 @@ async function version(): Promise<string> {
 
 async function demo(args: Args): Promise<void> {
   const translator = await loadTranslator(demoModel, options(args));
-  const samples = JSON.parse(await readFile(new URL('../models/numbers/samples.json', import.meta.url), 'utf8')) as { items: { text: string }[] };
-  const texts = samples.items.map((item) => item.text).filter((_, i) => i % 3 === 0);
-  console.log(`wasmformer demo: numbers to English words (${translator.model.parameters.toLocaleString('en-US')} parameters, ${translator.model.build} build)\n`);
+  const samples = JSON.parse(await readFile(new URL('../models/en-de-messages/samples.json', import.meta.url), 'utf8')) as { items: { en: string }[] };
+  const texts = samples.items.map((item) => item.en);
+  const { model } = translator;
+  console.log(`wasmformer demo: English to German program messages, a Marian model (${model.parameters.toLocaleString('en-US')} parameters, ${model.build} build)`);
+  console.log(`decoding as its generation_config.json says: beam search with ${model.config.generation.numBeams} beams\n`);
   // Warm-up: V8 runs the first calls of a WASM function in its baseline tier, then optimises it.
-  for (const text of texts) await translator.translate(text);
+  await translator.translate(texts);
   let tokens = 0;
   let ms = 0;
+  const width = Math.max(...texts.map((t) => t.length));
   for (const text of texts) {
     const result = await translateOne(translator, text);
-    console.log(`${text.padStart(9)}  ->  ${result.translation}   (${result.tokens} tokens, ${round(result.tokens / (result.ms / 1000))} tokens/s)`);
+    console.log(`${text.padEnd(width)}  ->  ${result.translation}   (${result.tokens} tokens, ${round(result.ms)} ms)`);
     tokens += result.tokens;
     ms += result.ms;
   }
-  console.log(`\n${tokens} tokens in ${ms.toFixed(1)} ms: ${round(tokens / (ms / 1000))} tokens/s`);
+  const start = performance.now();
+  await translator.translate(texts);
+  const batch = performance.now() - start;
+  console.log(`\none at a time: ${round(ms)} ms; all ${texts.length} as one batch: ${round(batch)} ms (${round(ms / batch)}x)`);
   if (!process.stdin.isTTY) return;
-  console.log('\nType a number (digits, up to 999,999), or Ctrl-D to quit.');
+  console.log('\nType an English message (a menu item, an error message, ...), or Ctrl-D to quit.');
   await eachLine(async (line) => {
     if (line.trim() === '') return;
     try {

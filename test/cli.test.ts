@@ -8,6 +8,7 @@ import { FIXTURES, type Expected } from './model/fixtures.js';
 const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
 const MODEL = `${FIXTURES}post_ln_relu_stored_pos`;
 const EXPECTED = JSON.parse(readFileSync(`${MODEL}/expected.json`, 'utf8')) as Expected;
+const NUMBERS = fileURLToPath(new URL('../models/numbers/', import.meta.url));
 
 /** Runs the CLI; resolves with its exit code and output (a failing command does not throw). */
 async function wasmformer(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -36,7 +37,7 @@ function withStdin(input: string, ...args: string[]): Promise<{ code: number | n
 describe('wasmformer CLI', () => {
   it('translate --json gives every stdin line exactly one line, in order, errors included', async () => {
     const lines = ['4019', '12a', '', '7', '   ', '999999'];
-    const { code, stdout, stderr } = await withStdin(`${lines.join('\n')}\n`, 'translate', '--json');
+    const { code, stdout, stderr } = await withStdin(`${lines.join('\n')}\n`, 'translate', '--model', NUMBERS, '--json');
     expect({ code, stderr }).toEqual({ code: 0, stderr: '' });
     const out = stdout.trimEnd().split('\n').map((l) => JSON.parse(l) as { text: string; translation?: string; error?: { code: string; message: string } });
     expect(out.map((o) => o.text)).toEqual(lines);
@@ -49,10 +50,22 @@ describe('wasmformer CLI', () => {
   });
 
   it('translate without --json prints one translation per line, errors on stderr', async () => {
-    const { code, stdout, stderr } = await withStdin('4019\n12a\n\n7\n', 'translate');
+    const { code, stdout, stderr } = await withStdin('4019\n12a\n\n7\n', 'translate', '--model', NUMBERS);
     expect(code).toBe(0);
     expect(stdout).toBe('four thousand nineteen\nseven\n');
     expect(stderr).toBe('wasmformer: character "a" (U+0061) at position 2 is not in the source vocabulary\n');
+  });
+
+  it('translate and demo use the English -> German demo by default, by its generation config (beam 4)', async () => {
+    const samples = JSON.parse(readFileSync(new URL('../models/en-de-messages/samples.json', import.meta.url), 'utf8')).items as { en: string; beam4: string; greedy: string }[];
+    const [a, b] = samples.filter((s) => s.en === 'Kol (Cameroon)' || s.en === 'Is the package %s installed?');
+    expect((await wasmformer('translate', a.en, b.en)).stdout).toBe(`${a.beam4}\n${b.beam4}\n`);
+    expect((await wasmformer('translate', '--num-beams', '1', a.en)).stdout).toBe(`${a.greedy}\n`);
+    const demo = await wasmformer('demo');
+    expect(demo.code).toBe(0);
+    expect(demo.stdout).toMatch(/^wasmformer demo: English to German program messages, a Marian model \(7,595,008 parameters, (simd|relaxed) build\)\n/);
+    expect(demo.stdout).toContain(`${a.en.padEnd(Math.max(...samples.map((s) => s.en.length)))}  ->  ${a.beam4}   (`);
+    expect(demo.stdout).toMatch(/one at a time: [\d.]+ ms; all 14 as one batch: [\d.]+ ms \([\d.]+x\)\n$/);
   });
 
   it('generate --json prints the greedy ids PyTorch produced, and a speed', async () => {

@@ -1,7 +1,7 @@
 // createWorkerTranslator in Node (worker_threads): the same protocol a browser's Web Worker runs.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AttentionMaps, loadTranslator, WasmformerError, type Translator } from '../dist/index.js';
-import { demoModel } from '../dist/demo.js';
+import { numbersModel } from '../dist/demo.js';
 import { createWorkerTranslator, type WorkerTranslator } from '../dist/worker.js';
 import { DEMO, readDemo, type Item } from './demo-model.js';
 import { rejectionOf } from './expect-error.js';
@@ -15,7 +15,7 @@ describe('a translator in a worker', () => {
   let worker: WorkerTranslator;
   let local: Translator;
   beforeAll(async () => {
-    worker = await createWorkerTranslator(demoModel, { build: BUILD });
+    worker = await createWorkerTranslator(numbersModel, { build: BUILD });
     local = await loadTranslator(DEMO, { build: BUILD });
   });
   afterAll(() => worker?.dispose());

@@ -1,17 +1,20 @@
 // The example page: translate as the person types, stream the output token by token, and draw
 // the decoder's cross-attention of a chosen layer and head as a heat map. The model runs in a
 // Web Worker (wasmformer/worker), so the page stays responsive however long a decoding takes.
-// ?model=/path/to/folder/ loads another character-level model than the demo.
+// The demo is the English -> German Marian model; ?model=/path/to/folder/ loads another folder
+// (/models/numbers/, the character-level demo, say). The stream is greedy (so its attention can be
+// drawn); when the model's generation config asks for beams, the beam search's translation follows.
 import { AttentionMaps, WasmformerError } from 'wasmformer';
 import { createWorkerTranslator } from 'wasmformer/worker';
 
-const MODEL_URL = new URLSearchParams(location.search).get('model') ?? '/models/numbers/';
+const MODEL_URL = new URLSearchParams(location.search).get('model') ?? '/models/en-de-messages/';
 
 const $ = (id) => document.getElementById(id);
 const source = $('source');
 const output = $('output');
 const errorLine = $('error');
 const statusLine = $('status');
+const beamLine = $('beam');
 const layerSelect = $('layer');
 const headSelect = $('head');
 const canvas = $('heatmap');
@@ -57,6 +60,7 @@ async function translate(text) {
   const maps = new AttentionMaps();
   view = { maps, sourceLabels: [], outputLabels: [] };
   output.textContent = '';
+  beamLine.textContent = '';
   errorLine.textContent = '';
   statusLine.textContent = modelInfo;
   output.classList.add('running');
@@ -83,6 +87,12 @@ async function decode(text, maps, signal) {
   const ms = performance.now() - start;
   const rate = Math.round((maps.steps * 1000) / ms);
   statusLine.textContent = `${modelInfo} · ${maps.steps} steps in ${ms.toFixed(1)} ms: ${rate} tokens/s`;
+  const beams = translator.config.generation.numBeams;
+  if (beams > 1) {
+    const t = performance.now();
+    const best = await translator.translate(text, { signal });
+    beamLine.textContent = `beam search, ${beams} beams (${(performance.now() - t).toFixed(0)} ms): ${best}`;
+  }
 }
 
 /** Redraws the heat map at the next frame, once however many tokens arrive before it. */
@@ -119,8 +129,7 @@ function fillSelect(select, count) {
 // narrow as the output grows, so the map always fits the page's width, and its cells are
 // drawn as one image: a frame's work stays small however long the decoding.
 const CELL = 26; // largest cell side, CSS pixels
-const LEFT = 48; // room for the source labels
-const TOP = 22; // room for the output labels
+const FONT = 13; // label size, CSS pixels
 const RAMP = [[247, 251, 255], [198, 219, 239], [107, 174, 214], [33, 113, 181], [8, 48, 107]];
 const cells = document.createElement('canvas'); // one pixel per cell, scaled up onto the page
 
@@ -133,9 +142,15 @@ function draw() {
     canvas.width = canvas.height = 0;
     return;
   }
+  // Room for the labels: source tokens on the left, output tokens written upwards on top.
+  ctx.font = `${FONT}px ui-monospace, monospace`;
+  const textWidth = (labels) => Math.ceil(Math.max(0, ...labels.map((l) => ctx.measureText(shown(l)).width)));
+  const LEFT = textWidth(sourceLabels) + 8;
   const room = output.clientWidth - LEFT; // the width of the page's column
   const columnWidth = Math.max(1, Math.min(CELL, Math.floor(room / steps)));
-  const rowHeight = Math.max(columnWidth, 14);
+  const rowHeight = Math.max(columnWidth, 16);
+  const labelled = columnWidth >= 10; // room for a label per output token
+  const TOP = labelled ? textWidth([...outputLabels, '<eos>']) + 8 : 4;
   const width = LEFT + steps * columnWidth;
   const height = TOP + rows * rowHeight;
   const dpr = window.devicePixelRatio || 1;
@@ -161,24 +176,25 @@ function draw() {
   ctx.drawImage(cells, LEFT, TOP, steps * columnWidth, rows * rowHeight);
 
   ctx.fillStyle = '#1b1f24';
-  if (columnWidth >= 8) { // room for a label per output token
-    ctx.textAlign = 'center';
-    ctx.textBaseline = 'bottom';
+  ctx.font = `${FONT}px ui-monospace, monospace`;
+  ctx.textBaseline = 'middle';
+  if (labelled) {
+    ctx.textAlign = 'left';
     for (let t = 0; t < steps; t++) {
-      // The step after the last token is the one that chose eos.
-      label(ctx, outputLabels[t] ?? '<eos>', Math.min(14, columnWidth - 2), LEFT + (t + 0.5) * columnWidth, TOP - 4);
+      ctx.save();
+      ctx.translate(LEFT + (t + 0.5) * columnWidth, TOP - 4);
+      ctx.rotate(-Math.PI / 2);
+      ctx.fillText(shown(outputLabels[t] ?? '<eos>'), 0, 0); // the step after the last token is the one that chose eos
+      ctx.restore();
     }
   }
   ctx.textAlign = 'right';
-  ctx.textBaseline = 'middle';
-  for (let s = 0; s < rows; s++) label(ctx, sourceLabels[s], Math.min(14, rowHeight - 2), LEFT - 6, TOP + (s + 0.5) * rowHeight);
+  for (let s = 0; s < rows; s++) ctx.fillText(shown(sourceLabels[s]), LEFT - 6, TOP + (s + 0.5) * rowHeight);
 }
 
-/** Writes a token as an axis label: a space made visible, a special token ("<eos>") small and without brackets. */
-function label(ctx, text, size, x, y) {
-  const special = text.length > 1 && text.startsWith('<');
-  ctx.font = `${special ? Math.round(size * 0.7) : size}px ui-monospace, monospace`;
-  ctx.fillText(text === ' ' ? '␣' : special ? text.slice(1, -1) : text, x, y);
+/** A token as an axis label: a lone space made visible. */
+function shown(text) {
+  return text === ' ' ? '␣' : text;
 }
 
 /** A weight in [0, 1] as [r, g, b], white to dark blue, linear between the ramp's stops. */

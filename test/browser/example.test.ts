@@ -7,19 +7,22 @@ import { startServer } from '../../examples/serve.js';
 import { writeLongModel } from '../long-model.js';
 import { launchChromium } from './chromium.js';
 
+/** A hand-picked held-out pair of the English -> German demo, with transformers' greedy and beam-4 outputs. */
 interface Sample {
-  text: string;
-  expected: string;
-  greedy_text: string;
-  src_ids: number[];
-  greedy_ids: number[];
+  en: string;
+  greedy: string;
+  greedy_margin: number;
+  beam4: string;
 }
 
 const ROOT = new URL('../../', import.meta.url);
 const SCREENSHOTS = new URL('test/screenshots/', ROOT);
-const samples = JSON.parse(readFileSync(new URL('models/numbers/samples.json', ROOT), 'utf8')).items as Sample[];
-// A short, a middle and a long input of the demo's hand-picked samples (4019 is the README's).
-const CASES = ['4019', '12,345', '999999'].map((text) => samples.find((s) => s.text === text)!);
+const samples = JSON.parse(readFileSync(new URL('models/en-de-messages/samples.json', ROOT), 'utf8')).items as Sample[];
+// A short, a middle and a long input of the demo's samples, each with a clear greedy choice at every step.
+const CASES = ['Spanish (Dvorak)', 'Switch to workspace 3', 'Is the package %s installed?'].map((en) => samples.find((s) => s.en === en)!);
+// The numbers demo (the tutorial's layout), for the library loaded without the example.
+const NUMBERS = JSON.parse(readFileSync(new URL('models/numbers/samples.json', ROOT), 'utf8')).items
+  .find((s: { text: string }) => s.text === '4019') as { src_ids: number[]; greedy_ids: number[] };
 
 let server: { url: string; close: () => Promise<void> };
 let browser: Browser;
@@ -112,9 +115,9 @@ function heatmap(): Promise<{ url: string; colours: number }> {
 }
 
 describe('the browser example', () => {
-  it('has test cases the model translates right', () => {
-    // PyTorch's greedy decoding gives the right words: the page must show exactly those.
-    for (const c of CASES) expect(c.greedy_text).toBe(c.expected);
+  it('has test cases whose greedy choices are clear', () => {
+    // transformers' greedy decoding chose every token of these by a margin float rounding cannot flip.
+    for (const c of CASES) expect(c.greedy_margin).toBeGreaterThan(0.2);
   });
 
   it('loads the model and says which kernels run', async () => {
@@ -122,20 +125,24 @@ describe('the browser example', () => {
     expect(await page.textContent('#status')).toMatch(/M parameters, loaded in \d+ ms, (relaxed SIMD|SIMD128) kernels, in a worker/);
   });
 
-  it.each(CASES)('translates "$text" as $expected, one token at a time', async ({ text, expected }) => {
+  it.each(CASES)('translates "$en" as transformers does, one token at a time, then with beams', async ({ en, greedy, beam4 }) => {
     await record();
-    await type(text);
-    expect(await page.textContent('#output')).toBe(expected);
+    await type(en);
+    expect(await page.textContent('#output')).toBe(greedy);
+    expect(await page.textContent('#beam')).toMatch(new RegExp(`^beam search, 4 beams \\(\\d+ ms\\): ${beam4.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`));
     expect(await page.textContent('#error')).toBe('');
     expect(await page.textContent('#status')).toMatch(/\d+ steps in [\d.]+ ms: \d+ tokens\/s/);
     const { texts } = await recording();
-    // Character tokens, streamed from the worker: the output grew by one character at a time.
-    expect(texts.filter((t) => t !== '')).toEqual([...expected].map((_, i) => expected.slice(0, i + 1)));
-    await page.screenshot({ path: new URL(`${text.replace(/\W/g, '_')}.png`, SCREENSHOTS).pathname, fullPage: true });
+    // Streamed from the worker a piece per token: each text shown extends the one before, up to the translation.
+    const shown = texts.filter((t, i) => t !== '' && t !== texts[i - 1]);
+    expect(shown.length).toBeGreaterThan(1);
+    shown.forEach((t, i) => expect(greedy.startsWith(t) && (i === 0 || t.startsWith(shown[i - 1])), t).toBe(true));
+    expect(shown[shown.length - 1]).toBe(greedy);
+    await page.screenshot({ path: new URL(`${en.replace(/\W/g, '_')}.png`, SCREENSHOTS).pathname, fullPage: true });
   });
 
   it('draws the cross-attention of the chosen layer and head', async () => {
-    await type(CASES[0].text);
+    await type(CASES[2].en);
     const drawn: string[] = [];
     for (const [layer, head] of [['0', '0'], ['0', '1'], ['1', '0']]) {
       await page.selectOption('#layer', layer);
@@ -145,23 +152,22 @@ describe('the browser example', () => {
       drawn.push(url);
     }
     expect(new Set(drawn).size).toBe(3);
-    // The demo model's layer 1, head 1 reads the digits in order ("four" at 4, "nine" at 9,
-    // "teen" at 1): the clearest picture for the README.
-    await page.selectOption('#layer', '1');
-    await page.selectOption('#head', '1');
+    // The picture for the README: the last decoder layer, whose heads align the words.
+    await page.selectOption('#layer', '2');
+    await page.selectOption('#head', '0');
     await page.screenshot({ path: new URL('example.png', SCREENSHOTS).pathname, fullPage: true });
     // UPDATE_SCREENSHOT=1 refreshes the README's picture from this one.
     if (process.env.UPDATE_SCREENSHOT) copyFileSync(new URL('example.png', SCREENSHOTS), new URL('docs/browser.png', ROOT));
   });
 
-  it('shows a character outside the vocabulary as an error in the page, then recovers', async () => {
-    await type('12a');
-    expect(await page.textContent('#error')).toContain('"a" (U+0061) at position 2 is not in the source vocabulary');
+  it('shows a text too long for the model as an error in the page, then recovers', async () => {
+    await type('x '.repeat(600).trim());
+    expect(await page.textContent('#error')).toBe('source: 601 tokens, more than max_len = 512');
     expect(await page.textContent('#output')).toBe('');
     expect((await heatmap()).colours).toBe(0);
-    await type(CASES[1].text);
+    await type(CASES[1].en);
     expect(await page.textContent('#error')).toBe('');
-    expect(await page.textContent('#output')).toBe(CASES[1].expected);
+    expect(await page.textContent('#output')).toBe(CASES[1].greedy);
   });
 });
 
@@ -176,10 +182,10 @@ describe('the library in a page, without the example', () => {
       const { loadModel } = await import('/dist/index.js');
       const first = await loadModel('/models/numbers/').then(() => 'loaded', (e) => e.code + ': ' + e.message);
       const model = await loadModel('/models/numbers/');
-      return { first, ids: await model.generate(${JSON.stringify(CASES[0].src_ids)}) };
+      return { first, ids: await model.generate(${JSON.stringify(NUMBERS.src_ids)}) };
     })()`) as { first: string; ids: number[] };
     expect(result.first).toMatch(/^BAD_FILE: http:\/\/127\.0\.0\.1:\d+\/dist\/wasmformer\.(simd|relaxed)\.wasm: HTTP 503/);
-    expect(result.ids).toEqual(CASES[0].greedy_ids);
+    expect(result.ids).toEqual(NUMBERS.greedy_ids);
     expect(requests).toBe(2);
     await tab.close();
   });

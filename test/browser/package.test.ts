@@ -47,19 +47,20 @@ describe('the packed package in a new project', () => {
     expect(readdirSync(join(project, 'node_modules')).filter((f) => !f.startsWith('.'))).toEqual(['wasmformer']);
   });
 
-  it('a Node ESM script imports it, loads the shipped demo model and translates, here and in a worker', async () => {
+  it('a Node ESM script imports it, loads the shipped demo models and translates, here and in a worker', async () => {
     writeFileSync(join(project, 'translate.js'), `
       import { loadTranslator } from 'wasmformer';
-      import { demoModel } from 'wasmformer/demo';
+      import { demoModel, numbersModel } from 'wasmformer/demo';
       import { createWorkerTranslator } from 'wasmformer/worker';
       const here = await loadTranslator(demoModel);
-      console.log(await here.translate('4019'));
-      const worker = await createWorkerTranslator(demoModel);
+      console.log(await here.translate('Directory not empty'));
+      console.log((await here.translate(['Invalid address', 'Kol (Cameroon)'])).join(' | '));
+      const worker = await createWorkerTranslator(numbersModel);
       console.log(await worker.translate('12,345'));
       worker.dispose();
     `);
-    expect(await run(process.execPath, ['translate.js'], project)).toBe('four thousand nineteen\ntwelve thousand three hundred forty-five\n');
-    expect(await run(join(project, 'node_modules', '.bin', 'wasmformer'), ['translate', '77'], project)).toBe('seventy-seven\n');
+    expect(await run(process.execPath, ['translate.js'], project)).toBe('Verzeichnis nicht leer\nUngültige Adresse | Kol (Kamerun)\ntwelve thousand three hundred forty-five\n');
+    expect(await run(join(project, 'node_modules', '.bin', 'wasmformer'), ['translate', 'Spanish (Dvorak)'], project)).toBe('Spanisch (Dvorak)\n');
   });
 
   it('a strict TypeScript file type-checks against the published types, which refuse misuse', async () => {
@@ -83,6 +84,9 @@ describe('the packed package in a new project', () => {
         };
         const ids: number[] = await model.generate([7, 3, 4, 2], options);
         const translator = await loadTranslator('https://example.com/models/numbers/');
+        const texts: string[] = await translator.translate(['a', 'b'], { numBeams: 4, lengthPenalty: 0.6 });
+        const found: { ids: number[]; score: number }[] = await model.search([7, 3, 4, 2], { numBeams: 4, numReturnSequences: 2 });
+        const batch: number[][] = await model.generateBatch([[7, 3, 2], [5, 2]], { batchSize: 8 });
         const worker: WorkerTranslator = await createWorkerTranslator(demoModel);
         let text = await translator.translate('4019');
         for await (const piece of worker.stream('12')) text += piece;
@@ -94,7 +98,7 @@ describe('the packed package in a new project', () => {
             text += code;
           }
         }
-        return text + ids.join(',') + String(model.config.maxLen + worker.config.decoderHeads);
+        return text + ids.join(',') + texts.join() + found.length + batch.length + String(model.config.maxLen + worker.config.decoderHeads);
       }
 
       export async function misuse(model: Model): Promise<void> {
@@ -109,6 +113,9 @@ describe('the packed package in a new project', () => {
         const translator = await loadTranslator(demoModel);
         // @ts-expect-error: a number is not a text
         await translator.translate(4019);
+        // @ts-expect-error: a list of texts gives a list of translations
+        const one: string = await translator.translate(['4019']);
+        void one;
       }
     `);
     await run(join(BIN, 'tsc'), ['-p', project], project);
@@ -129,11 +136,11 @@ describe('the packed package in a new project', () => {
         <body><p id="here"></p><p id="worker"></p><script type="module" src="./main.js"></script></body></html>`);
       writeFileSync(join(project, 'main.js'), `
         import { loadTranslator } from 'wasmformer';
-        import { demoModel } from 'wasmformer/demo';
+        import { demoModel, numbersModel } from 'wasmformer/demo';
         import { createWorkerTranslator } from 'wasmformer/worker';
         const here = await loadTranslator(demoModel);
-        document.querySelector('#here').textContent = await here.translate('4019');
-        const worker = await createWorkerTranslator(demoModel);
+        document.querySelector('#here').textContent = await here.translate('Directory not empty');
+        const worker = await createWorkerTranslator(numbersModel);
         document.querySelector('#worker').textContent = await worker.translate('12,345');
       `);
       const log = await run(join(BIN, 'vite'), ['build', '--outDir', page, '--logLevel', 'info'], project);
@@ -147,7 +154,7 @@ describe('the packed package in a new project', () => {
       tab.on('console', (m) => m.type() === 'error' && problems.push(m.text()));
       await tab.goto(new URL('/index.html', server.url).href);
       await tab.waitForFunction(() => document.querySelector('#worker')!.textContent !== '', null, { timeout: 30_000 });
-      expect(await tab.textContent('#here')).toBe('four thousand nineteen');
+      expect(await tab.textContent('#here')).toBe('Verzeichnis nicht leer');
       expect(await tab.textContent('#worker')).toBe('twelve thousand three hundred forty-five');
       expect(problems).toEqual([]);
     });
@@ -166,7 +173,7 @@ describe('the packed package in a new project', () => {
         tab.on('pageerror', (e) => problems.push(e.message));
         await tab.goto(dev.resolvedUrls!.local[0]);
         await tab.waitForFunction(() => document.querySelector('#worker')!.textContent !== '', null, { timeout: 30_000 });
-        expect(await tab.textContent('#here')).toBe('four thousand nineteen');
+        expect(await tab.textContent('#here')).toBe('Verzeichnis nicht leer');
         expect(await tab.textContent('#worker')).toBe('twelve thousand three hundred forty-five');
         expect(problems).toEqual([]);
       } finally {
