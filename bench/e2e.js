@@ -1,23 +1,37 @@
-// End-to-end greedy decoding: for a model of the paper's base shape and a small one (seeded
-// random weights built in memory), a 32-token source and 64 forced greedy steps (the argmax is
-// fed back, eos or not). Rows (table and JSON):
-//   { shape, build, encoder_ms, ms_per_token, tokens_per_second, wasm_memory_mb, peak_rss_mb,
-//     outside_matmul_pct, attention_pct, layernorm_pct, other_kernels_pct, js_pct }
+// End-to-end decoding, three tables.
+// 1. Greedy steps: for a model of the paper's base shape and a small one (seeded random weights
+// built in memory), a 32-token source and 64 forced greedy steps (the argmax is fed back, eos or
+// not). Rows (table and JSON):
+//   { table: 'steps', shape, build, encoder_ms, ms_per_token, tokens_per_second, wasm_memory_mb,
+//     peak_rss_mb, outside_matmul_pct, attention_pct, layernorm_pct, other_kernels_pct, js_pct }
 // encoder_ms: median encode (encoder + every layer's cross-attention K/V); ms_per_token: median
 // decodeStep; tokens_per_second: 64 / (encode + 64 steps), median over repetitions;
 // outside_matmul_pct and the rest: where a step's time goes, from a separate profiled run that
 // times every kernel call (js: the model's own code, argument checks, the argmax over logits).
+// 2. Searches: the base shape as a Marian folder with opus-mt-en-de's vocabulary (58101), one
+// 25-token source, generate() with greedy, beam 4 and beam 6 forced to 33 tokens (minNewTokens):
+//   { table: 'search', shape, vocab, build, search, ms_per_token, vs_greedy }
+// ms_per_token: (time of 33 tokens - time of 1) / 32, the median of interleaved runs: a step's
+// cost, without the encoder's.
+// 3. Batches: 64 sources of 10-40 tokens decoded one at a time (generate), and with
+// generateBatch in batches of 8 and of 32 (batchSize: that many in flight, the next starting as
+// one finishes), greedy and beam 4; every way must give the same ids. On the base shape above
+// (random weights repeat one token forever, so there eos gets a bias and no_repeat_ngram_size is
+// 1: sentences then end at their own lengths, 2 to 64 tokens) and on the trained demo
+// (models/en-de-messages, 64 held-out texts, each ending at its own eos):
+//   { table: 'batch', shape, build, search, batch, sentences_per_second, vs_one_at_a_time, tokens }
+import { readFileSync } from 'node:fs';
 import { loadModel } from '../dist/index.js';
 import { Kernels } from '../dist/runtime/index.js';
-import { median } from './measure.js';
-import { SHAPES, syntheticModel } from './synthetic.js';
+import { BenchError, median } from './measure.js';
+import { SHAPES, marianConfig, syntheticFolder, syntheticModel } from './synthetic.js';
 
 export const options = {
   quick: { type: 'boolean' }, // 2 repetitions: a smoke check, not a measurement
   shape: { type: 'string' }, // base, small, or both (default)
 };
 
-export const columns = [
+const stepColumns = [
   { key: 'shape', title: 'shape' },
   { key: 'build', title: 'build' },
   { key: 'encoder_ms', title: 'encoder ms' },
@@ -32,6 +46,27 @@ export const columns = [
   { key: 'js_pct', title: '% JS', digits: 1 },
 ];
 
+export const tables = [
+  { title: 'Greedy steps (vocabularies of 8000)', columns: stepColumns, rows: (r) => r.table === 'steps' },
+  {
+    title: 'Searches, per generated token (base shape, vocabulary 58101)',
+    rows: (r) => r.table === 'search',
+    columns: [
+      { key: 'shape', title: 'shape' }, { key: 'build', title: 'build' }, { key: 'search', title: 'search' },
+      { key: 'ms_per_token', title: 'ms/token' }, { key: 'vs_greedy', title: 'x greedy' },
+    ],
+  },
+  {
+    title: '64 sentences: one at a time, and in batches',
+    rows: (r) => r.table === 'batch',
+    columns: [
+      { key: 'shape', title: 'model' }, { key: 'build', title: 'build' }, { key: 'search', title: 'search' },
+      { key: 'batch', title: 'batch' }, { key: 'sentences_per_second', title: 'sentences/s', digits: 1 },
+      { key: 'vs_one_at_a_time', title: 'x one at a time' }, { key: 'tokens', title: 'tokens', digits: 0 },
+    ],
+  },
+];
+
 const SRC_LEN = 32;
 // The kernels a decoding step calls, timed one by one in the profile.
 const KERNELS = ['matmul', 'attendRows', 'attention', 'layernorm', 'add', 'embed'];
@@ -39,6 +74,13 @@ const STEPS = 64;
 
 export async function run({ quick, shape, builds }) {
   const shapes = shape ? shape.split(',') : Object.keys(SHAPES);
+  const rows = await steps(quick, shapes, builds);
+  for (const build of builds) rows.push(...(await searches(quick, build)));
+  for (const build of builds) rows.push(...(await batches(quick, build)));
+  return rows;
+}
+
+async function steps(quick, shapes, builds) {
   const rows = [];
   for (const name of shapes) {
     const source = syntheticModel(name);
@@ -49,6 +91,7 @@ export async function run({ quick, shape, builds }) {
       decode(model, src); // warm-up: compiles the hot paths
       const runs = Array.from({ length: quick ? 2 : 7 }, () => decode(model, src));
       rows.push({
+        table: 'steps',
         shape: name,
         build,
         encoder_ms: median(runs.map((r) => r.encoderMs)),
@@ -128,4 +171,80 @@ function argmax(x) {
 
 function sum(xs) {
   return xs.reduce((a, b) => a + b, 0);
+}
+
+const VOCAB = 58101;
+const EOS = 0;
+
+/** The base shape as a Marian folder with opus-mt-en-de's vocabulary; eosBias > 0 makes eos likelier (final_logits_bias). */
+async function baseMarian(build, eosBias = 0) {
+  const adjust = (name, _, data) => {
+    if (name === 'final_logits_bias') data.fill(0)[EOS] = eosBias;
+  };
+  return loadModel(syntheticFolder(marianConfig('base', VOCAB), 1, 'F32', { adjust }), { build });
+}
+
+/** Greedy, beam 4 and beam 6 on one source: a step's cost per generated token, interleaved. */
+async function searches(quick, build) {
+  console.error(`e2e: searches, base shape, vocabulary ${VOCAB} (${build})`);
+  const model = await baseMarian(build);
+  const src = [...Array.from({ length: 24 }, (_, i) => 3 + ((i * 7919) % (VOCAB - 4))), EOS];
+  const kinds = [['greedy', 1], ['beam 4', 4], ['beam 6', 6]];
+  const time = async (numBeams, tokens) => {
+    const t = performance.now();
+    const ids = await model.generate(src, { numBeams, maxNewTokens: tokens, minNewTokens: tokens });
+    if (ids.length !== tokens - 1 && ids.length !== tokens) throw new BenchError(`e2e: ${numBeams} beams gave ${ids.length} tokens, not ${tokens}`);
+    return performance.now() - t;
+  };
+  for (const [, numBeams] of kinds) await time(numBeams, 4); // warm-up
+  const perToken = kinds.map(() => []);
+  for (let round = 0; round < (quick ? 1 : 5); round++) {
+    for (const [i, [, numBeams]] of kinds.entries()) perToken[i].push(((await time(numBeams, 33)) - (await time(numBeams, 1))) / 32);
+  }
+  model.dispose();
+  const ms = perToken.map(median);
+  return kinds.map(([search], i) => ({ table: 'search', shape: 'base', vocab: VOCAB, build, search, ms_per_token: ms[i], vs_greedy: ms[i] / ms[0] }));
+}
+
+/** 64 sentences one at a time and in batches of 8 and 32, greedy and beam 4, on the base shape and the demo. */
+async function batches(quick, build) {
+  const count = quick ? 16 : 64;
+  const rows = [];
+  const base = await baseMarian(build, 2.3);
+  const sources = Array.from({ length: count }, (_, s) => [...Array.from({ length: 10 + ((s * 7) % 31) }, (_, i) => 3 + ((i * 7919 + s * 104729) % (VOCAB - 4))), EOS]);
+  rows.push(...(await batchRows('base', base, sources, { noRepeatNgramSize: 1, maxNewTokens: 64 }, build)));
+  base.dispose();
+  const demoDir = new URL('../models/en-de-messages/', import.meta.url);
+  const held = JSON.parse(readFileSync(new URL('heldout.json', demoDir), 'utf8')).items.map((item) => item.input_ids);
+  const demo = await loadModel(demoDir.pathname, { build });
+  rows.push(...(await batchRows('demo en-de', demo, held.filter((ids) => ids.length >= 10 && ids.length <= 40).slice(0, count), {}, build)));
+  demo.dispose();
+  return rows;
+}
+
+async function batchRows(shape, model, sources, options, build) {
+  const rows = [];
+  for (const [search, numBeams] of [['greedy', 1], ['beam 4', 4]]) {
+    console.error(`e2e: ${sources.length} sentences, ${shape}, ${search} (${build})`);
+    const decodings = [
+      [1, async () => { const out = []; for (const src of sources) out.push(await model.generate(src, { ...options, numBeams })); return out; }],
+      [8, () => model.generateBatch(sources, { ...options, numBeams, batchSize: 8 })],
+      [32, () => model.generateBatch(sources, { ...options, numBeams, batchSize: 32 })],
+    ];
+    await model.generateBatch(sources.slice(0, 4), { ...options, numBeams }); // warm-up
+    const seconds = [];
+    let reference = null;
+    for (const [batch, decode] of decodings) {
+      const t = performance.now();
+      const ids = await decode();
+      seconds.push((performance.now() - t) / 1000);
+      reference ??= ids;
+      if (JSON.stringify(ids) !== JSON.stringify(reference)) throw new BenchError(`e2e: ${shape}, ${search}: batches of ${batch} gave other ids than one at a time`);
+    }
+    const tokens = reference.reduce((n, ids) => n + ids.length, 0);
+    decodings.forEach(([batch], i) => rows.push({
+      table: 'batch', shape, build, search, batch, sentences_per_second: sources.length / seconds[i], vs_one_at_a_time: seconds[0] / seconds[i], tokens,
+    }));
+  }
+  return rows;
 }

@@ -41,7 +41,7 @@ export function syntheticModel(shape, seed = 1) {
  * stores (the optional ones too, unless told not to), uniform(+-1/sqrt(fan_in)) weights, unit
  * norms, as PyTorch inits; dtype F32 or F16.
  */
-export function syntheticFolder(config, seed = 1, dtype = 'F32', { optional = true } = {}) {
+export function syntheticFolder(config, seed = 1, dtype = 'F32', { optional = true, adjust = null } = {}) {
   const rand = mulberry32(seed);
   const d = config.d_model;
   const expected = expectedTensors(parseConfig(config, 'config.json')).filter((t) => optional || !t.optional);
@@ -52,6 +52,7 @@ export function syntheticFolder(config, seed = 1, dtype = 'F32', { optional = tr
       const bound = /embed|shared/.test(name) ? 1 / Math.sqrt(d) : 1 / Math.sqrt(dims[dims.length - 1]);
       for (let i = 0; i < data.length; i++) data[i] = (2 * rand() - 1) * bound;
     }
+    adjust?.(name, dims, data, rand);
     return { name, shape: dims, data };
   });
   return { config, weights: safetensors(tensors, dtype) };

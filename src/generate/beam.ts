@@ -100,21 +100,9 @@ export class BeamSearch implements Search {
     const k = 2 * this.settings.numBeams;
     if (this.random !== null) return this.drawn(logits, at, k);
     const best: Candidate[] = []; // sorted, best first; ties keep the lower flat index first, as torch.topk does
-    let floor = -Infinity;
     this.running.forEach((beam, b) => {
-      if (best.length === k && !(beam.score > floor)) return; // log-probabilities are <= 0: nothing of this beam can enter
-      const scores = logits.row(at[b]);
-      for (let id = 0; id < scores.length; id++) {
-        // beam.score + x > floor needs x > floor - beam.score, up to rounding: a cheap test first, the exact float32 sum after.
-        if (best.length === k && !(scores[id] >= floor - beam.score - SLACK * Math.abs(floor))) continue;
-        const score = Math.fround(beam.score + scores[id]);
-        if (best.length === k && !(score > floor)) continue;
-        let i = best.length;
-        while (i > 0 && best[i - 1].score < score) i--;
-        best.splice(i, 0, { beam: b, id, score });
-        if (best.length > k) best.pop();
-        floor = best[best.length - 1].score;
-      }
+      // Log-probabilities are <= 0: nothing of a beam at or below the k-th candidate can enter.
+      if (best.length < k || beam.score > best[k - 1].score) bestOfRow(logits.row(at[b]), b, beam.score, best, k);
     });
     return best;
   }
@@ -166,6 +154,31 @@ export class BeamSearch implements Search {
     const bestPossible = lengthNormalized(this.running[0].score, bestLength, s.lengthPenalty);
     const worst = Math.min(...this.slots.map((slot) => slot.score));
     this.improvable &&= this.slots.some((slot) => bestPossible > (slot.finished ? worst : LOSE));
+  }
+}
+
+/**
+ * Merges into best (sorted, at most k) the candidates of one beam's row: score + each
+ * log-probability, in float32. A quick test against the k-th score so far comes first
+ * (score + x > floor needs x > floor - score, up to rounding), the exact sum after.
+ */
+function bestOfRow(row: Float32Array, beam: number, score: number, best: Candidate[], k: number): void {
+  let floor = best.length === k ? best[k - 1].score : -Infinity;
+  let bar = floor - score - SLACK * Math.abs(floor);
+  const n = row.length;
+  for (let id = 0; id < n; id++) {
+    const x = row[id];
+    if (!(x >= bar)) continue;
+    const sum = Math.fround(score + x);
+    if (best.length === k && !(sum > floor)) continue; // until k are in, even -Infinity ones enter, as torch.topk takes them
+    let i = best.length;
+    while (i > 0 && best[i - 1].score < sum) i--;
+    best.splice(i, 0, { beam, id, score: sum });
+    if (best.length > k) best.pop();
+    if (best.length === k) {
+      floor = best[k - 1].score;
+      bar = floor - score - SLACK * Math.abs(floor);
+    }
   }
 }
 
