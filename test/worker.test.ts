@@ -61,6 +61,17 @@ describe('a translator in a worker', () => {
     expect(texts).toEqual(samples.map((item) => item.greedy_text));
   });
 
+  it('translates a list of texts as the model in this thread does, with generate options crossing over', async () => {
+    const texts = ['4019', '', '12,345', '7'];
+    const sentences = new Set<number>();
+    expect(await worker.translate(texts, { onToken: (_, __, ___, sentence) => sentences.add(sentence) })).toEqual(await local.translate(texts));
+    expect(sentences).toEqual(new Set([0, 2, 3])); // the empty text never ran
+    const options = { numBeams: 3, lengthPenalty: 0.5, maxNewTokens: 12 };
+    expect(await worker.translate(LONG.text, options)).toBe(await local.translate(LONG.text, options));
+    expect(await rejectionOf(worker.translate(['12', 12] as never), 'BAD_ARGUMENT')).toBe('texts[1] must be a string, got 12');
+    expect(await rejectionOf(worker.stream('12', { numBeams: 2 }).next(), 'BAD_ARGUMENT')).toMatch(/^stream decodes one hypothesis/);
+  });
+
   it('cancels a call with its signal at once, and the next call works', async () => {
     const controller = new AbortController();
     let tokens = 0;

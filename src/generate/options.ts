@@ -85,24 +85,15 @@ export const GENERATE_OPTIONS: OptionSpec = {
   signal: ['an AbortSignal', isAbortSignal],
 };
 
-/** A decoding's every rule, resolved: the caller's options over the model's defaults. */
-export interface Settings {
+/** A decoding's every rule, resolved: the caller's options over the model's defaults (GenerationDefaults' meanings). */
+export interface Settings extends Pick<GenerationDefaults,
+  'numBeams' | 'lengthPenalty' | 'earlyStopping' | 'numReturnSequences' | 'noRepeatNgramSize' | 'repetitionPenalty' | 'doSample' | 'temperature' | 'topK' | 'topP'> {
   /** Steps at most, the one producing eos included. */
   readonly limit: number;
   /** eos is banned at steps before this one. */
   readonly minSteps: number;
-  readonly numBeams: number;
-  readonly lengthPenalty: number;
-  readonly earlyStopping: boolean | 'never';
-  readonly numReturnSequences: number;
   readonly bad: BadWords;
   readonly forcedEos: number | null;
-  readonly noRepeatNgramSize: number;
-  readonly repetitionPenalty: number;
-  readonly doSample: boolean;
-  readonly temperature: number;
-  readonly topK: number;
-  readonly topP: number;
   /** The sampler's seed (the caller's, else a random one). */
   readonly seed: number;
   /** Sources decoded together at most. */
