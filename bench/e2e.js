@@ -28,7 +28,8 @@ import { SHAPES, marianConfig, syntheticFolder, syntheticModel } from './synthet
 
 export const options = {
   quick: { type: 'boolean' }, // 2 repetitions: a smoke check, not a measurement
-  shape: { type: 'string' }, // base, small, or both (default)
+  shape: { type: 'string' }, // the steps table's shapes: base, small, or both (default)
+  tables: { type: 'string' }, // which tables: steps, search, batch, or all (default)
 };
 
 const stepColumns = [
@@ -72,11 +73,12 @@ const SRC_LEN = 32;
 const KERNELS = ['matmul', 'attendRows', 'attention', 'layernorm', 'add', 'embed'];
 const STEPS = 64;
 
-export async function run({ quick, shape, builds }) {
+export async function run({ quick, shape, tables: only, builds }) {
   const shapes = shape ? shape.split(',') : Object.keys(SHAPES);
-  const rows = await steps(quick, shapes, builds);
-  for (const build of builds) rows.push(...(await searches(quick, build)));
-  for (const build of builds) rows.push(...(await batches(quick, build)));
+  const wanted = (name) => !only || only.split(',').includes(name);
+  const rows = wanted('steps') ? await steps(quick, shapes, builds) : [];
+  if (wanted('search')) for (const build of builds) rows.push(...(await searches(quick, build)));
+  if (wanted('batch')) for (const build of builds) rows.push(...(await batches(quick, build)));
   return rows;
 }
 
