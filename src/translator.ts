@@ -49,6 +49,11 @@ export class Translator {
     readonly tokenizer: Tokenizer,
   ) {}
 
+  /** Drops the model's memory at once (model.dispose()); later calls reject with a DISPOSED error. */
+  dispose(): void {
+    this.model.dispose();
+  }
+
   /**
    * The translation of a text, or of each of a list of texts (decoded together, each as it
    * would be alone), by the model's generation config unless the options say otherwise: beam

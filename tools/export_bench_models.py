@@ -14,9 +14,10 @@ For each shape (base, small) writes bench/models/<shape>/:
 The ONNX graphs are the same weights re-expressed as an incremental decoder (own attention code,
 no nn.MultiheadAttention), checked here against the full nn.Transformer forward.
 
-Run: /usr/bin/python3 tools/export_bench_models.py [--out bench/models] [--shapes base,small]
+Run: .venv/bin/python tools/export_bench_models.py [--out bench/models] [--shapes base,small]
 """
 import argparse
+import inspect
 import json
 import math
 import os
@@ -215,9 +216,11 @@ class DecoderStep(nn.Module):
 # ---------------------------------------------------------------- files
 
 def export(module, args, path, input_names, output_names, dynamic_axes):
+    # torch 2's default exporter (dynamo) cannot name these dynamic axes; the TorchScript one can.
+    legacy = {"dynamo": False} if "dynamo" in inspect.signature(torch.onnx.export).parameters else {}
     torch.onnx.export(module, args, path, opset_version=OPSET, do_constant_folding=True,
                       input_names=input_names, output_names=output_names,
-                      dynamic_axes=dynamic_axes)
+                      dynamic_axes=dynamic_axes, **legacy)
     onnx.checker.check_model(path)
 
 

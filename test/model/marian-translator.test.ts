@@ -58,4 +58,10 @@ describe('a Marian folder as a translator', () => {
     const message = await rejectionOf(loadTranslator({ config, weights, tokenizerFiles: { 'source.spm': readFileSync(`${DIR}source.spm`) } }, { build: BUILD }), 'BAD_CONFIG');
     expect(message).toBe('tokenizerFiles["target.spm"]: missing (a translator needs the model\'s tokenizer)');
   });
+
+  it('is unusable after dispose, with a clear error', async () => {
+    const other = await loadTranslator(DIR, { build: BUILD });
+    other.dispose();
+    expect(await rejectionOf(other.translate(expected.examples[0].src_text), 'DISPOSED')).toBe('this model was disposed');
+  });
 });
