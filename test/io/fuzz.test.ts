@@ -115,24 +115,29 @@ describe('fuzz', () => {
 
   it('mutated files load or fail with a WasmformerError, never anything else', () => {
     const outcomes = new Map<string, number>();
-    const start = Date.now();
+    let slowest = { ms: 0, seed: 0 };
     for (let i = 0; i < 20_000; i++) {
       const bytes = mutate(random(1000 + i));
       let outcome: string;
+      const start = performance.now();
       try {
         outcome = load(bytes);
       } catch (e) {
         throw new Error(`mutation seed ${1000 + i}: ${(e as Error).stack}`);
       }
+      const ms = performance.now() - start;
+      if (ms > slowest.ms) slowest = { ms, seed: 1000 + i };
       outcomes.set(outcome, (outcomes.get(outcome) ?? 0) + 1);
     }
-    const seconds = (Date.now() - start) / 1000;
     // Both kinds of failure happen, and some mutations (padding, trailing-byte flips) still load.
     expect(outcomes.get('BAD_FILE')).toBeGreaterThan(1000);
     expect(outcomes.get('BAD_TENSOR')).toBeGreaterThan(100);
     expect(outcomes.get('ok')).toBeGreaterThan(100);
     expect([...outcomes.keys()].sort()).toEqual(['BAD_FILE', 'BAD_TENSOR', 'ok']);
-    expect(seconds).toBeLessThan(10);
+    // No mutation makes the reader slow (a header claiming huge shapes or counts): each file of
+    // a few KB is refused or loaded in well under a millisecond, so 500 ms is only crossed by a
+    // defect, not by a busy machine (a per-file bound, where a total over 20,000 files was not).
+    expect(slowest.ms, `mutation seed ${slowest.seed}`).toBeLessThan(500);
   });
 
   it('mutated configs parse and check against the weights, or fail with a WasmformerError', () => {
