@@ -1,6 +1,7 @@
 // Elementwise kernels over flat float arrays: four lanes at a time, then a scalar tail that
 // runs the same SIMD function on one lane where there is one (gelu, exp), so both paths agree.
 import { exp4, gelu4, silu4 } from './math';
+import { storeRagged } from './matmul';
 import { hmax, madd } from './simd';
 
 /** out[n] = GELU(x[n]), exact erf form; out may be x. */
@@ -81,6 +82,28 @@ export function embed(out: usize, table: usize, ids: usize, pos: usize, position
     const dst = out + <usize>i * rowBytes;
     if (pos) scaleAdd(dst, src, pos + <usize>load<i32>(positions + (<usize>i << 2)) * rowBytes, dModel, scale);
     else scaleAdd(dst, src, 0, dModel, scale);
+  }
+}
+
+/**
+ * embed with an int8 table [vocab, dModel] (row stride dModel bytes) and its row scales [vocab]:
+ * out[i] = f32(table[ids[i]]) · (scales[ids[i]] · scale) + pos[positions[i]].
+ */
+export function embedQ8(out: usize, table: usize, scales: usize, ids: usize, pos: usize, positions: usize, n: i32, dModel: i32, scale: f32): void {
+  const rowBytes = <usize>dModel << 2;
+  for (let i = 0; i < n; i++) {
+    const id = <usize>load<i32>(ids + (<usize>i << 2));
+    const src = table + id * <usize>dModel;
+    const s = f32x4.splat(load<f32>(scales + (id << 2)) * scale);
+    const add = pos ? pos + <usize>load<i32>(positions + (<usize>i << 2)) * rowBytes : 0;
+    const dst = out + <usize>i * rowBytes;
+    for (let j = 0; j < dModel; j += 4) {
+      // The last group of a row may read up to 3 bytes past it: the table is padded (Kernels.embedQ8).
+      const v = f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(i16x8.extend_low_i8x16_s(v128.load32_zero(src + j))));
+      const r = madd(v, s, add ? v128.load(add + (<usize>j << 2)) : f32x4.splat(0));
+      if (j + 4 <= dModel) v128.store(dst + (<usize>j << 2), r);
+      else storeRagged(dst + (<usize>j << 2), r, r, dModel - j);
+    }
   }
 }
 

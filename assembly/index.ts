@@ -13,7 +13,8 @@ export function relaxed(): i32 {
 }
 
 export { packedSize, pack, matmul } from './matmul';
+export { packedSizeQ8, quantizedRowBytes, packQ8, quantizeRows, matmulQ8 } from './quantized';
 export { qkT, pv, attention, attendRows } from './attention';
 export { softmax, logSoftmax } from './softmax';
 export { layernorm } from './layernorm';
-export { gelu, silu, relu, add, vexp, embed, argmax } from './elementwise';
+export { gelu, silu, relu, add, vexp, embed, embedQ8, argmax } from './elementwise';

@@ -292,7 +292,7 @@ function kernel1x32(out: usize, a: usize, w: usize, panelB: usize, k: i32): void
 
 /** Stores the first nr (< 8) of the 8 floats lo | hi at out, touching nothing after them. */
 // @ts-ignore: decorator
-@inline function storeRagged(out: usize, lo: v128, hi: v128, nr: i32): void {
+@inline export function storeRagged(out: usize, lo: v128, hi: v128, nr: i32): void {
   if (nr & 4) {
     v128.store(out, lo);
     lo = hi;
@@ -307,7 +307,7 @@ function kernel1x32(out: usize, a: usize, w: usize, panelB: usize, k: i32): void
 }
 
 /** Applies the activation in place to rows 0..m-1, columns 0..cols-1 of out (stride ldoB bytes). */
-function activate(out: usize, ldoB: usize, m: i32, cols: i32, act: i32): void {
+export function activate(out: usize, ldoB: usize, m: i32, cols: i32, act: i32): void {
   for (let i = 0; i < m; i++) {
     let p = out;
     let c = cols;

@@ -50,14 +50,14 @@ export class MultiHeadAttention {
    */
   encoderSelf(out: Region, x: Region, rows: number, kv: KV, keyMask: Region | null, s: Scratch): void {
     const d = this.wq.outFeatures;
-    this.wk.forward(kv.k, x, rows);
-    this.wv.forward(kv.v, x, rows);
-    this.wq.forward(s.q, x, rows);
+    this.wk.forward(kv.k, x, rows, s);
+    this.wv.forward(kv.v, x, rows, s);
+    this.wq.forward(s.q, x, rows, s);
     this.kernels.attention(
       s.ctx, 0, s.q, 0, kv.k, 0, kv.v, 0, s.probs, rows, rows, this.nhead, this.dK,
       d, d, d, d, this.scale, -1, keyMask, rows * rows,
     );
-    this.wo.forward(out, s.ctx, rows);
+    this.wo.forward(out, s.ctx, rows, s);
   }
 
   /**
@@ -65,20 +65,20 @@ export class MultiHeadAttention {
    * at + i·ld, its value at at + dModel + i·ld (a decoding step's new positions, or a source's
    * positions for cross-attention).
    */
-  keysAndValues(block: Region, at: number, ld: number, x: Region, rows: number): void {
-    this.wk.forwardInto(block, at, ld, x, rows);
-    this.wv.forwardInto(block, at + this.wq.outFeatures, ld, x, rows);
+  keysAndValues(block: Region, at: number, ld: number, x: Region, rows: number, s: Scratch): void {
+    this.wk.forwardInto(block, at, ld, x, rows, s);
+    this.wv.forwardInto(block, at + this.wq.outFeatures, ld, x, rows, s);
   }
 
   /** out = out_proj(attention of x[rows]'s queries, each over the keys its table names). */
   attend(out: Region, x: Region, rows: number, keys: KeyTables, s: Scratch, probsStride = 0): void {
     const d = this.wq.outFeatures;
-    this.wq.forward(s.q, x, rows);
+    this.wq.forward(s.q, x, rows, s);
     this.kernels.attendRows(
       s.ctx, s.q, s.probs, rows, this.nhead, this.dK, d, d,
       keys.tables, keys.stride, keys.counts, keys.kAdd, keys.vAdd, this.scale, probsStride,
     );
-    this.wo.forward(out, s.ctx, rows);
+    this.wo.forward(out, s.ctx, rows, s);
   }
 
   /** Hands the weights of the last attend, one query over keyLen keys, to maps (at `positions` when given). */

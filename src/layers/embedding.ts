@@ -1,19 +1,27 @@
 import type { Kernels, Region } from '../runtime/index.js';
 
+/** An embedding matrix [vocab, dModel] (embedding.weight): float32, or int8 with one scale per row. */
+export interface EmbeddingTable {
+  readonly values: Region;
+  readonly scales: Region | null; // [vocab] (q8), or null (float32)
+}
+
 /** Token embedding times sqrt(d_model) (when scale_embedding) plus the position's encoding. */
 export class Embedding {
   constructor(
     private readonly kernels: Kernels,
-    readonly table: Region, // [vocab, dModel] (embedding.weight)
+    readonly table: EmbeddingTable,
     readonly vocab: number,
+    private readonly dModel: number,
     private readonly positions: Region, // [maxLen, dModel] (source and target may share one)
     private readonly scale: number,
   ) {}
 
   /** out[n, dModel] for the int32 ids[n], row i at the int32 position positions[i]. */
   forward(out: Region, ids: Region, positions: Region, n: number): void {
-    const dModel = this.table.length / this.vocab;
-    this.kernels.embed(out, ids, this.table, this.vocab, this.positions, positions, n, dModel, this.scale);
+    const { values, scales } = this.table;
+    if (scales) this.kernels.embedQ8(out, ids, values, scales, this.vocab, this.positions, positions, n, this.dModel, this.scale);
+    else this.kernels.embed(out, ids, values, this.vocab, this.positions, positions, n, this.dModel, this.scale);
   }
 }
 

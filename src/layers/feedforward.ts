@@ -11,7 +11,7 @@ export class FeedForward {
   ) {}
 
   forward(out: Region, x: Region, rows: number, s: Scratch): void {
-    this.linear1.forward(s.hidden, x, rows, this.act);
-    this.linear2.forward(out, s.hidden, rows);
+    this.linear1.forward(s.hidden, x, rows, s, this.act);
+    this.linear2.forward(out, s.hidden, rows, s);
   }
 }

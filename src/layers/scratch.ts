@@ -1,4 +1,4 @@
-import type { Region } from '../runtime/index.js';
+import type { QuantizedRows, Region } from '../runtime/index.js';
 
 /**
  * The activations of one pass over some rows, which a layer reads and writes within one call
@@ -12,4 +12,5 @@ export interface Scratch {
   readonly ctx: Region; // [rows, dModel] the heads' outputs, concatenated
   readonly hidden: Region; // [rows, ffnDim] the feed-forward's inner activations
   readonly probs: Region; // the attention weights of the last call
+  readonly quantized: QuantizedRows; // [rows, widest input] a q8 matmul's input, quantized (empty for float models)
 }

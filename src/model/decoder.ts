@@ -1,6 +1,7 @@
 import type { KeyTables, MultiHeadAttention } from '../layers/attention.js';
 import type { FeedForward } from '../layers/feedforward.js';
 import type { Residual } from '../layers/norm.js';
+import type { Scratch } from '../layers/scratch.js';
 import type { Region } from '../runtime/index.js';
 import type { AttentionMaps } from './attention-maps.js';
 import type { Source } from './decoder-state.js';
@@ -36,15 +37,15 @@ export class DecoderLayer {
   }
 
   /** Writes the cross-attention keys and values of the encoder output memory[length, dModel] into a source's block. */
-  remember(memory: Region, length: number, source: Source, rowFloats: number): void {
-    this.multiheadAttn.keysAndValues(source.block, this.slot, rowFloats, memory, length);
+  remember(memory: Region, length: number, source: Source, rowFloats: number, s: Scratch): void {
+    this.multiheadAttn.keysAndValues(source.block, this.slot, rowFloats, memory, length, s);
   }
 
   /** x[rows, dModel] in place for one new position per row; maps (one row only) records the weights. */
   forward(x: Region, rows: number, keys: StepKeys, s: StepScratch, maps: AttentionMaps | null, source: Source | null): void {
     const at = (t: Omit<KeyTables, 'kAdd' | 'vAdd'>): KeyTables => ({ ...t, kAdd: this.slot, vAdd: this.slot + this.dModel });
     const input = this.norm1.input(x, rows, s);
-    this.selfAttn.keysAndValues(keys.block, this.slot, keys.rowFloats, input, rows);
+    this.selfAttn.keysAndValues(keys.block, this.slot, keys.rowFloats, input, rows, s);
     this.selfAttn.attend(s.y, input, rows, at(keys.self), s);
     if (maps) this.selfAttn.record(maps, 'self', this.index, s, maps.steps);
     this.norm1.add(x, s.y, rows);

@@ -2,11 +2,11 @@ import { WasmformerError } from '../errors.js';
 import { size, type ModelConfig, type Slot } from '../families/index.js';
 import { parameterCount, readModel, type CheckedModel, type ModelSource } from '../io/index.js';
 import { MultiHeadAttention } from '../layers/attention.js';
-import { Embedding, sinusoid } from '../layers/embedding.js';
+import { Embedding, sinusoid, type EmbeddingTable } from '../layers/embedding.js';
 import { FeedForward } from '../layers/feedforward.js';
 import { Linear } from '../layers/linear.js';
 import { LayerNorm, Residual } from '../layers/norm.js';
-import { Act, createRuntime, index, type Region, type Runtime, type RuntimeOptions } from '../runtime/index.js';
+import { Act, createRuntime, firstNonFinite, index, quantizeMatrix, type Quantized, type Region, type Runtime, type RuntimeOptions } from '../runtime/index.js';
 import { checkOptions, isFunction, type OptionSpec } from '../options.js';
 import { DecoderLayer } from './decoder.js';
 import { EncoderLayer } from './encoder.js';
@@ -19,10 +19,11 @@ import { Transformer } from './transformer.js';
  * checkpoint's family maps them. Weights are written once: packed for the matmul, or copied as
  * they are; a matrix two slots share (tied embeddings) is copied once.
  */
-export function buildTransformer(rt: Runtime, checked: CheckedModel): Transformer {
+export function buildTransformer(rt: Runtime, checked: CheckedModel, dtype: Dtype = 'f32'): Transformer {
   const c = checked.config;
-  const b = new Builder(rt, checked);
-  const state = new RunState(rt.arena, c);
+  const b = new Builder(rt, checked, dtype);
+  const widest = Math.max(c.dModel, c.encoderFfnDim, c.decoderFfnDim);
+  const state = new RunState(rt.arena, c, dtype === 'q8' ? rt.kernels.quantizedRowBytes(widest) : 0);
   const scale = c.scaleEmbedding ? Math.sqrt(c.dModel) : 1;
   const srcPositions = b.positions('src.positions');
   const tgtPositions = b.shared('tgt.positions', 'src.positions') ? srcPositions : b.positions('tgt.positions');
@@ -40,8 +41,8 @@ export function buildTransformer(rt: Runtime, checked: CheckedModel): Transforme
   ));
   return new Transformer(
     c, state, rt.arena,
-    new Embedding(rt.kernels, srcTable, c.srcVocabSize, srcPositions, scale),
-    new Embedding(rt.kernels, tgtTable, c.tgtVocabSize, tgtPositions, scale),
+    new Embedding(rt.kernels, srcTable, c.srcVocabSize, c.dModel, srcPositions, scale),
+    new Embedding(rt.kernels, tgtTable, c.tgtVocabSize, c.dModel, tgtPositions, scale),
     encoderLayers, c.finalNorm ? b.layerNorm('encoder.norm') : null,
     decoderLayers, c.finalNorm ? b.layerNorm('decoder.norm') : null,
     b.linear('generator', c.tgtVocabSize, c.dModel, 'generator'),
@@ -50,6 +51,9 @@ export function buildTransformer(rt: Runtime, checked: CheckedModel): Transforme
 
 const ACTIVATIONS = { relu: Act.Relu, gelu: Act.Gelu, silu: Act.Silu } as const;
 
+/** How a model's matrices (projections, feed-forward, embeddings, generator) run; norms, biases and positions stay float32. */
+export type Dtype = 'f32' | 'q8';
+
 /** Reads slots and writes them into the arena. */
 class Builder {
   private readonly c: ModelConfig;
@@ -57,6 +61,7 @@ class Builder {
   constructor(
     private readonly rt: Runtime,
     private readonly checked: CheckedModel,
+    private readonly dtype: Dtype,
   ) {
     this.c = checked.config;
   }
@@ -82,21 +87,45 @@ class Builder {
     return region;
   }
 
-  /** An embedding matrix [vocab, d_model] as it is. */
-  table(slot: Slot, label: string): Region {
-    return this.vector(this.tensor(slot), label);
+  /** A matrix slot as int8 with its row scales, quantized here (q8 cannot hold NaN or Infinity). */
+  private quantized(slot: Slot): Quantized {
+    const data = this.tensor(slot);
+    const bad = firstNonFinite(data);
+    if (bad >= 0) {
+      const name = this.checked.resolved.get(slot)?.entry?.name ?? slot;
+      throw new WasmformerError('BAD_TENSOR', `tensor ${JSON.stringify(name)}: element ${bad} is ${data[bad]}, which int8 weights (dtype 'q8') cannot hold`);
+    }
+    const rows = this.checked.resolved.get(slot)!.source.shape[0];
+    return quantizeMatrix(data, rows, data.length / rows);
+  }
+
+  /** A region holding int8 values as they are, and `pad` zero bytes after them. */
+  private bytes(values: Int8Array, label: string, pad = 0): Region {
+    const region = this.rt.arena.alloc(Math.ceil((values.length + pad) / 4), label);
+    this.rt.arena.u8().set(new Uint8Array(values.buffer, values.byteOffset, values.length), region.ptr);
+    return region;
+  }
+
+  /** An embedding matrix [vocab, d_model]: as it is, or as int8 rows (3 bytes over: embedQ8 reads groups of 4). */
+  table(slot: Slot, label: string): EmbeddingTable {
+    if (this.dtype === 'f32') return { values: this.vector(this.tensor(slot), label), scales: null };
+    const q = this.quantized(slot);
+    return { values: this.bytes(q.values, label, 3), scales: this.vector(q.scales, `${label} scales`) };
   }
 
   /** A Linear from the slots `${prefix}.weight` [n, k] and `${prefix}.bias` [n] (absent: zero), packed through a staging region freed at once. */
   linear(prefix: `${string}` , n: number, k: number, label: string): Linear {
     const { arena, kernels } = this.rt;
-    const w = this.tensor(`${prefix}.weight` as Slot);
+    const weight = `${prefix}.weight` as Slot;
     const bias = this.checked.read(`${prefix}.bias` as Slot);
-    const dest = arena.alloc(kernels.packedLength(n, k), label);
+    const q8 = this.dtype === 'q8';
+    const dest = arena.alloc(q8 ? kernels.packedLengthQ8(n, k) : kernels.packedLength(n, k), label);
     const mark = arena.mark();
-    const stagedW = this.vector(w, `${label} (staging)`);
     const stagedBias = bias ? this.vector(bias, `${label} bias (staging)`) : null;
-    const packed = kernels.packInto(dest, stagedW, 0, stagedBias, n, k, k);
+    const q = q8 ? this.quantized(weight) : null;
+    const packed = q
+      ? kernels.packQ8Into(dest, this.bytes(q.values, `${label} (staging)`), this.vector(q.scales, `${label} scales (staging)`), stagedBias, n, k)
+      : kernels.packInto(dest, this.vector(this.tensor(weight), `${label} (staging)`), 0, stagedBias, n, k, k);
     arena.reset(mark);
     return new Linear(kernels, packed);
   }
@@ -139,12 +168,15 @@ function range<T>(n: number, f: (i: number) => T): T[] {
 }
 
 export interface LoadOptions extends RuntimeOptions {
+  /** 'f32' (the default): float32 weights; 'q8': int8 matrices with one scale per output row, quantized as they load. */
+  dtype?: Dtype;
   /** Called while the weights download: bytes so far, and the total (0 when unknown). */
   onProgress?: (loadedBytes: number, totalBytes: number) => void;
 }
 
 export const LOAD_OPTIONS: OptionSpec = {
   build: ["'auto', 'simd' or 'relaxed'", (v) => v === 'auto' || v === 'simd' || v === 'relaxed'],
+  dtype: ["'f32' or 'q8'", (v) => v === 'f32' || v === 'q8'],
   wasm: ['a path, a URL, an ArrayBuffer or a Uint8Array', (v) =>
     typeof v === 'string' || v instanceof URL || v instanceof ArrayBuffer || v instanceof Uint8Array],
   initialBytes: ['a number of bytes', (v) => Number.isSafeInteger(v) && (v as number) >= 0],
@@ -160,8 +192,9 @@ export async function loadModel(source: ModelSource, options: LoadOptions = {}):
   const checked = await readModel(source, { onProgress: options.onProgress });
   let floats = 0;
   for (const entry of checked.tensors.values()) floats += size(entry.shape);
-  const rt = await createRuntime({ ...options, initialBytes: options.initialBytes ?? estimateBytes(checked.config, floats) });
-  return new Model(rt, buildTransformer(rt, checked), parameterCount(checked.resolved));
+  const dtype = options.dtype ?? 'f32';
+  const rt = await createRuntime({ ...options, initialBytes: options.initialBytes ?? estimateBytes(checked.config, floats, dtype) });
+  return new Model(rt, buildTransformer(rt, checked, dtype), parameterCount(checked.resolved));
 }
 
 /**
@@ -169,10 +202,12 @@ export async function loadModel(source: ModelSource, options: LoadOptions = {}):
  * panels' padding), the encoder's scratch, and room for a first decoding. Reserved up front so
  * that loading grows the memory once.
  */
-function estimateBytes(c: ModelConfig, tensorFloats: number): number {
+function estimateBytes(c: ModelConfig, tensorFloats: number, dtype: Dtype): number {
   const rows = c.maxLen * c.dModel;
   const scratch = 8 * rows + c.maxLen * (c.encoderFfnDim + c.encoderHeads * c.maxLen);
   // A first decoding's blocks and step scratch on the heap beside them.
   const decoding = c.maxLen * (2 * c.dModel * c.numDecoderLayers + c.tgtVocabSize / 8);
-  return 4 * (tensorFloats + scratch + decoding);
+  // q8: a byte per weight, and the float vectors and scales beside them.
+  const weights = dtype === 'q8' ? tensorFloats * 1.05 : 4 * tensorFloats;
+  return weights + 4 * (scratch + decoding);
 }

@@ -79,6 +79,8 @@ export class Model {
   readonly config: ModelConfig;
   /** The kernel build running this model: 'relaxed' (fused multiply-add) or 'simd'. */
   readonly build: Build;
+  /** How the weights run: 'f32' (float32), or 'q8' (int8, one scale per output row; loadModel's dtype option). */
+  readonly dtype: 'f32' | 'q8';
   /** Parameters loaded, as the checkpoint's own library counts them. */
   readonly parameters: number;
   private rt: Runtime | null;
@@ -95,6 +97,7 @@ export class Model {
     this.heap = new Heap(rt.arena);
     this.config = net.config;
     this.build = rt.build;
+    this.dtype = net.dtype;
     this.parameters = parameters;
   }
 
@@ -315,7 +318,7 @@ export class Model {
     const before = this.scratch;
     this.scratch = null;
     before?.release();
-    this.scratch = new StepScratch(this.heap, c, { ...size, rows: Math.max(rows, before?.size.rows ?? 0) });
+    this.scratch = new StepScratch(this.heap, c, { ...size, rows: Math.max(rows, before?.size.rows ?? 0) }, this.transformer().state.rowBytes);
     return this.scratch;
   }
 

@@ -1,7 +1,7 @@
 import type { ModelConfig } from '../families/index.js';
 import type { KV } from '../layers/attention.js';
 import type { Scratch } from '../layers/scratch.js';
-import type { Arena, Heap, Region } from '../runtime/index.js';
+import type { Arena, Heap, QuantizedRows, Region } from '../runtime/index.js';
 
 /**
  * The encoder's activations, allocated once at load for the longest source (max_len rows).
@@ -19,8 +19,10 @@ export class RunState implements Scratch {
   readonly ctx: Region; // [maxLen, dModel] attention context
   readonly probs: Region; // [heads, maxLen, maxLen] attention weights
   readonly hidden: Region; // [maxLen, ffnDim] the feed-forward's inner activations
+  readonly quantized: QuantizedRows; // [maxLen, rowBytes] bytes, [maxLen] scales: q8 matmul inputs
 
-  constructor(arena: Arena, c: ModelConfig) {
+  /** rowBytes: one quantized input row of the widest matmul input (0: a float model). */
+  constructor(arena: Arena, c: ModelConfig, readonly rowBytes: number) {
     const rows = c.maxLen * c.dModel;
     this.srcIds = arena.alloc(c.maxLen, 'source ids');
     this.srcPositions = arena.alloc(c.maxLen, 'source positions');
@@ -34,6 +36,10 @@ export class RunState implements Scratch {
     this.ctx = arena.alloc(rows, 'attention context');
     this.probs = arena.alloc(c.encoderHeads * c.maxLen * c.maxLen, 'encoder attention weights');
     this.hidden = arena.alloc(c.maxLen * c.encoderFfnDim, 'encoder feed-forward hidden');
+    this.quantized = {
+      values: arena.alloc(Math.ceil((c.maxLen * rowBytes) / 4), 'encoder quantized inputs'),
+      scales: arena.alloc(rowBytes > 0 ? c.maxLen : 0, 'encoder quantized input scales'),
+    };
   }
 }
 
@@ -67,12 +73,15 @@ export class StepScratch implements Scratch {
   readonly selfCounts: Region; // int32 [rows]
   readonly crossTables: Region; // int32 [rows, sources] offsets of each row's source positions
   readonly crossCounts: Region; // int32 [rows]
+  readonly quantized: QuantizedRows; // [rows, rowBytes] bytes, [rows] scales: q8 matmul inputs
   private readonly regions: Region[];
 
+  /** rowBytes: one quantized input row of the widest matmul input (0: a float model). */
   constructor(
     private readonly heap: Heap,
     c: ModelConfig,
     readonly size: StepSize,
+    rowBytes: number,
   ) {
     const { rows, positions, sources } = size;
     const alloc = (length: number, label: string): Region => heap.alloc(length, label);
@@ -93,6 +102,11 @@ export class StepScratch implements Scratch {
       (this.crossTables = alloc(rows * sources, 'cross-attention key tables')),
       (this.crossCounts = alloc(rows, 'cross-attention key counts')),
     ];
+    this.quantized = {
+      values: alloc(Math.ceil((rows * rowBytes) / 4), 'step quantized inputs'),
+      scales: alloc(rowBytes > 0 ? rows : 0, 'step quantized input scales'),
+    };
+    this.regions.push(this.quantized.values, this.quantized.scales);
   }
 
   /** Whether it holds a step of this size. */

@@ -19,6 +19,8 @@ import type { RunState, StepScratch } from './state.js';
 export class Transformer {
   /** Floats of one position's keys and values in every decoder layer. */
   readonly rowFloats: number;
+  /** How its matrices are stored: every one alike, so the generator's says. */
+  readonly dtype: 'f32' | 'q8';
 
   constructor(
     readonly config: ModelConfig,
@@ -33,6 +35,7 @@ export class Transformer {
     readonly generator: Linear,
   ) {
     this.rowFloats = 2 * config.dModel * config.numDecoderLayers;
+    this.dtype = generator.weight.dtype;
   }
 
   /** Encodes checked source ids into a new source of the decoding `into`. */
@@ -49,7 +52,7 @@ export class Transformer {
     this.encoderNorm?.forward(memory, null, memory, null, src.length);
     // Every decoder layer's cross-attention keys and values, once per source
     const source = into.addSource(src.length, src.map((id) => id !== padId));
-    for (const layer of this.decoderLayers) layer.remember(memory, src.length, source, this.rowFloats);
+    for (const layer of this.decoderLayers) layer.remember(memory, src.length, source, this.rowFloats, this.state);
     return source;
   }
 
@@ -127,6 +130,6 @@ export class Transformer {
     for (const layer of this.decoderLayers) layer.forward(s.x, rows, keys, s, maps, source);
     this.decoderNorm?.forward(s.x, null, s.x, null, rows);
     // Linear (the generator): logits over the target vocabulary
-    this.generator.forward(s.logits, s.x, rows);
+    this.generator.forward(s.logits, s.x, rows, s);
   }
 }

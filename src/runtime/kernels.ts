@@ -8,6 +8,11 @@ export interface KernelExports {
   packedSize(n: number, k: number): number;
   pack(packed: number, w: number, bias: number, n: number, k: number, ldw: number): void;
   matmul(out: number, a: number, packed: number, m: number, k: number, n: number, lda: number, ldo: number, act: number): void;
+  packedSizeQ8(n: number, k: number): number;
+  quantizedRowBytes(k: number): number;
+  packQ8(packed: number, w: number, scales: number, bias: number, n: number, k: number, ldw: number): void;
+  quantizeRows(aq: number, sa: number, a: number, m: number, k: number, lda: number): void;
+  matmulQ8(out: number, aq: number, sa: number, packed: number, m: number, k: number, n: number, ldo: number, act: number): void;
   qkT(out: number, q: number, k: number, sq: number, sk: number, dk: number, ldq: number, ldk: number, ldo: number, scale: number): void;
   pv(out: number, p: number, v: number, sq: number, sk: number, dv: number, ldp: number, ldv: number, ldo: number): void;
   attention(out: number, q: number, k: number, v: number, probs: number, sq: number, sk: number, nhead: number, dk: number, ldq: number, ldk: number, ldv: number, ldo: number, scale: number, causalOffset: number, keyMask: number, headStride: number): void;
@@ -20,6 +25,7 @@ export interface KernelExports {
   add(out: number, a: number, b: number, n: number): void;
   vexp(out: number, x: number, n: number): void;
   embed(out: number, table: number, ids: number, pos: number, positions: number, n: number, dModel: number, scale: number): void;
+  embedQ8(out: number, table: number, scales: number, ids: number, pos: number, positions: number, n: number, dModel: number, scale: number): void;
   attendRows(out: number, q: number, base: number, probs: number, rows: number, nhead: number, dk: number, ldq: number, ldo: number,
     tables: number, tableStride: number, counts: number, kAdd: number, vAdd: number, scale: number, probsStride: number): void;
   argmax(x: number, n: number): number;
@@ -33,11 +39,30 @@ export const enum Act {
   Silu = 3,
 }
 
-/** A weight matrix packed once for the matmul microkernel; `y = x W^T + b`, W is [n, k]. */
+/**
+ * A weight matrix packed once for a matmul kernel; `y = x W^T + b`, W is [n, k]: float32 (pack,
+ * assembly/matmul.ts) or int8 with one scale per output row (packQ8, assembly/quantized.ts).
+ */
 export interface Packed {
   readonly region: Region;
   readonly n: number; // output features
   readonly k: number; // input features
+  readonly dtype: 'f32' | 'q8';
+}
+
+/** The longest input of a q8 matmul: its i32 sums stay exact (assembly/quantized.ts). */
+export const MAX_Q8_K = 16384;
+
+/** Int8 values with one float32 scale per row: row i ≈ values[i, :] · scales[i]. */
+export interface Quantized {
+  readonly values: Int8Array; // [rows, cols]
+  readonly scales: Float32Array; // [rows]
+}
+
+/** Where a q8 matmul quantizes its input rows: `quantizedRowBytes(k)` bytes per row, one scale per row. */
+export interface QuantizedRows {
+  readonly values: Region;
+  readonly scales: Region;
 }
 
 /** Every region argument pairs with an element offset (`at`) into it, so strided slices and
@@ -70,21 +95,64 @@ export class Kernels {
     span('pack', 'w', w, wAt, n, k, ldw);
     if (bias) span('pack', 'bias', bias, 0, 1, n, n);
     this.raw.pack(dest.ptr, addr(w, wAt), bias ? bias.ptr : 0, n, k, ldw);
-    return { region: dest, n, k };
+    return { region: dest, n, k, dtype: 'f32' };
+  }
+
+  /** Elements (4 bytes) that the q8 packed form of an [n, k] weight with its bias takes. */
+  packedLengthQ8(n: number, k: number): number {
+    positive('packedLengthQ8', 'n', n);
+    positive('packedLengthQ8', 'k', k);
+    return this.raw.packedSizeQ8(n, k) / 4;
+  }
+
+  /** Bytes of one quantized input row of k elements (the build's layout: assembly/quantized.ts). */
+  quantizedRowBytes(k: number): number {
+    positive('quantizedRowBytes', 'k', k);
+    return this.raw.quantizedRowBytes(k);
+  }
+
+  /** Packs int8 W [n, k] (dense bytes in w), its row scales [n] and bias [n] (or none) into `dest`. */
+  packQ8Into(dest: Region, w: Region, scales: Region, bias: Region | null, n: number, k: number): Packed {
+    if (k > MAX_Q8_K) throw new WasmformerError('BAD_ARGUMENT', `packQ8: k (${k}) is over ${MAX_Q8_K}, where int8 sums could overflow`);
+    span('packQ8', 'packed', dest, 0, 1, this.packedLengthQ8(n, k), 0);
+    span('packQ8', 'w', w, 0, 1, Math.ceil((n * k) / 4), 0);
+    span('packQ8', 'scales', scales, 0, 1, n, n);
+    if (bias) span('packQ8', 'bias', bias, 0, 1, n, n);
+    this.raw.packQ8(dest.ptr, w.ptr, scales.ptr, bias ? bias.ptr : 0, n, k, k);
+    return { region: dest, n, k, dtype: 'q8' };
   }
 
   /** out[m, n] (row stride ldo) = act(a[m, k] (row stride lda) · W^T + bias). */
   matmul(out: Region, outAt: number, a: Region, aAt: number, w: Packed, m: number, lda: number, ldo: number, act: Act = Act.None): void {
-    positive('matmul', 'm', m);
-    span('matmul', 'a', a, aAt, m, w.k, lda);
-    span('matmul', 'out', out, outAt, m, w.n, ldo);
+    this.checkMatmul('matmul', out, outAt, a, aAt, w, m, lda, ldo, act);
+    this.raw.matmul(addr(out, outAt), addr(a, aAt), w.region.ptr, m, w.k, w.n, lda, ldo, act);
+  }
+
+  /**
+   * out[m, n] (row stride ldo) = act(a[m, k] (row stride lda) · W^T + bias) for int8 W: a's rows
+   * are quantized into `rows` first (7 bits, one scale per row; assembly/quantized.ts).
+   */
+  matmulQ8(out: Region, outAt: number, a: Region, aAt: number, w: Packed, m: number, lda: number, ldo: number, act: Act, rows: QuantizedRows): void {
+    this.checkMatmul('matmulQ8', out, outAt, a, aAt, w, m, lda, ldo, act);
+    span('matmulQ8', 'quantized rows', rows.values, 0, 1, Math.ceil((m * this.raw.quantizedRowBytes(w.k)) / 4), 0);
+    span('matmulQ8', 'row scales', rows.scales, 0, 1, m, m);
+    this.raw.quantizeRows(rows.values.ptr, rows.scales.ptr, addr(a, aAt), m, w.k, lda);
+    this.raw.matmulQ8(addr(out, outAt), rows.values.ptr, rows.scales.ptr, w.region.ptr, m, w.k, w.n, ldo, act);
+  }
+
+  private checkMatmul(kernel: string, out: Region, outAt: number, a: Region, aAt: number, w: Packed, m: number, lda: number, ldo: number, act: Act): void {
+    positive(kernel, 'm', m);
+    span(kernel, 'a', a, aAt, m, w.k, lda);
+    span(kernel, 'out', out, outAt, m, w.n, ldo);
     if (out === a || out === w.region) {
-      throw new WasmformerError('BAD_ARGUMENT', `matmul: out (${out.label}) must not be its own input`);
+      throw new WasmformerError('BAD_ARGUMENT', `${kernel}: out (${out.label}) must not be its own input`);
     }
     if (act !== Act.None && act !== Act.Relu && act !== Act.Gelu && act !== Act.Silu) {
-      throw new WasmformerError('BAD_ARGUMENT', `matmul: act must be 0 (none), 1 (ReLU), 2 (GELU) or 3 (SiLU), got ${act}`);
+      throw new WasmformerError('BAD_ARGUMENT', `${kernel}: act must be 0 (none), 1 (ReLU), 2 (GELU) or 3 (SiLU), got ${act}`);
     }
-    this.raw.matmul(addr(out, outAt), addr(a, aAt), w.region.ptr, m, w.k, w.n, lda, ldo, act);
+    if (w.dtype !== (kernel === 'matmul' ? 'f32' : 'q8')) {
+      throw new WasmformerError('BAD_ARGUMENT', `${kernel}: the weight is packed as ${w.dtype}`);
+    }
   }
 
   /**
@@ -236,11 +304,27 @@ export class Kernels {
    * [0, pos rows): checked here, as the kernel trusts them.
    */
   embed(out: Region, ids: Region, table: Region, vocab: number, pos: Region | null, positions: Region | null, n: number, dModel: number, scale: number): void {
+    this.checkEmbed(out, ids, vocab, pos, positions, n, dModel);
+    span('embed', 'table', table, 0, vocab, dModel, dModel);
+    this.raw.embed(out.ptr, table.ptr, ids.ptr, pos ? pos.ptr : 0, pos ? positions!.ptr : 0, n, dModel, scale);
+  }
+
+  /**
+   * embed with an int8 table [vocab, dModel] (dense bytes, and at least 3 more: the kernel reads
+   * whole groups of 4) and its row scales [vocab]: row id is table[id] · scales[id] · scale.
+   */
+  embedQ8(out: Region, ids: Region, table: Region, scales: Region, vocab: number, pos: Region | null, positions: Region | null, n: number, dModel: number, scale: number): void {
+    this.checkEmbed(out, ids, vocab, pos, positions, n, dModel);
+    span('embed', 'table', table, 0, 1, Math.ceil((vocab * dModel + 3) / 4), 0);
+    span('embed', 'scales', scales, 0, 1, vocab, vocab);
+    this.raw.embedQ8(out.ptr, table.ptr, scales.ptr, ids.ptr, pos ? pos.ptr : 0, pos ? positions!.ptr : 0, n, dModel, scale);
+  }
+
+  private checkEmbed(out: Region, ids: Region, vocab: number, pos: Region | null, positions: Region | null, n: number, dModel: number): void {
     positive('embed', 'n', n);
     positive('embed', 'dModel', dModel);
     positive('embed', 'vocab', vocab);
     span('embed', 'ids', ids, 0, 1, n, n);
-    span('embed', 'table', table, 0, vocab, dModel, dModel);
     span('embed', 'out', out, 0, n, dModel, dModel);
     inRange(this.arena.i32(), ids, n, vocab, 'id', 'the vocabulary', 'BAD_INPUT');
     if (pos) {
@@ -248,7 +332,6 @@ export class Kernels {
       span('embed', 'positions', positions, 0, 1, n, n);
       inRange(this.arena.i32(), positions, n, Math.floor(pos.length / dModel), 'position', 'the position table', 'BAD_ARGUMENT');
     }
-    this.raw.embed(out.ptr, table.ptr, ids.ptr, pos ? pos.ptr : 0, pos ? positions!.ptr : 0, n, dModel, scale);
   }
 
   /** The index of the largest of x[at .. at+n) (the lowest index wins a tie). */

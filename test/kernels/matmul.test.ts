@@ -206,7 +206,7 @@ describe('matmul', () => {
         rt.arena.view(a).set(aData, aAt);
         const region = last === 'a' ? other : { ...end, ptr: end.ptr + 4 * (len - size), length: size };
         rt.kernels.raw.pack(region.ptr, w.ptr, 0, n, k, k);
-        const packed: Packed = { region, n, k };
+        const packed: Packed = { region, n, k, dtype: 'f32' };
         rt.kernels.matmul(out, 0, a, aAt, packed, m, k, n);
 
         const want = matmulRef(aData, wData, null, m, k, n, k, k, ACTS.none);
