@@ -115,6 +115,15 @@ export interface TensorSource {
   readonly counted?: boolean;
 }
 
+/**
+ * Whether a slot is a matrix (an attention projection, fc1 or fc2, an embedding, the generator):
+ * what q8 holds as int8 with one scale per row. Vectors (norms, biases) and position tables
+ * stay float.
+ */
+export function isMatrix(s: TensorSource): boolean {
+  return s.shape.length === 2 && s.positions !== true;
+}
+
 /** Elements of a shape. */
 export function size(shape: readonly number[]): number {
   return shape.reduce((a, b) => a * b, 1);

@@ -80,6 +80,11 @@ function deepFreeze<T>(o: T): T {
   return o;
 }
 
+/** Every family wasmformer loads. */
+export function allFamilies(): Family[] {
+  return [tutorial, ...Object.values(FAMILIES)];
+}
+
 /** The family of a checked config. */
 export function familyNamed(name: FamilyName): Family {
   return name === 'tutorial' ? tutorial : FAMILIES[name];

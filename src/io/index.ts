@@ -1,23 +1,27 @@
 import { WasmformerError } from '../errors.js';
-import { familyOf, parseConfig, size, type ModelConfig, type Slot } from '../families/index.js';
+import { familyOf, isMatrix, parseConfig, size, type ModelConfig, type Slot } from '../families/index.js';
+import type { Quantized } from '../runtime/kernels.js';
+import { firstNonFinite, quantizeMatrix } from '../runtime/quantize.js';
 import { jsonObject } from './config.js';
 import { parseSafetensors, readF32, safetensorsHeaderBytes, type TensorEntry } from './safetensors.js';
 import { readGenerationConfig, readModelConfig, readModelWeights, type ModelSource, type ReadOptions } from './source.js';
 import { isTorchFile, parseTorchZip, torchHeadBytes } from './torch.js';
-import { checkWeights, type Resolved } from './weights.js';
+import { checkWeights, scaleName, type Resolved, type ResolvedSlot } from './weights.js';
 
 /** Bytes that tell torch.save's files (a zip, or the legacy pickle's magic) from safetensors. */
 const TORCH_SIGNATURE = 14;
 
 export { parseConfig, type ModelConfig } from '../families/index.js';
-export { parseSafetensors, readF32, safetensorsHeaderBytes, type Dtype, type TensorEntry } from './safetensors.js';
+export {
+  encodeSafetensors, f32Bytes, parseSafetensors, readF32, safetensorsHeaderBytes, safetensorsMetadata, type Dtype, type TensorData, type TensorEntry,
+} from './safetensors.js';
 export {
   CONFIG_FILE, GENERATION_FILE, WEIGHTS_FILE, WEIGHTS_FILES, isModelBytes, readFile, readGenerationConfig, readModelConfig, readModelFile,
   readModelWeights, readOptionalFile,
   type FileContents, type HeadCheck, type ModelBytes, type ModelFileUrls, type ModelSource, type ReadFileOptions, type ReadOptions,
 } from './source.js';
 export { isTorchFile, isTorchZip, parseTorchZip } from './torch.js';
-export { checkWeights, expectedTensors, parameterCount, type ExpectedTensor, type Resolved, type ResolvedSlot } from './weights.js';
+export { checkWeights, expectedTensors, parameterCount, scaleName, type ExpectedTensor, type Resolved, type ResolvedSlot } from './weights.js';
 
 /** A model whose files were read and checked completely: what remains cannot fail. */
 export interface CheckedModel {
@@ -25,12 +29,25 @@ export interface CheckedModel {
   /** Every slot of the model and the tensor that holds it. */
   readonly resolved: Resolved;
   readonly tensors: ReadonlyMap<string, TensorEntry>;
+  /** Whether some matrix is stored as int8 (a folder `wasmformer quantize` wrote): it loads as q8 unless asked otherwise. */
+  readonly quantized: boolean;
   /**
-   * A slot's values as a fresh Float32Array (widened from F16 or BF16; its rows of a larger
-   * tensor; a position table's first max_len rows), or null when it is absent and its
-   * `absent` rule says zero or computed.
+   * A slot's values as a fresh Float32Array (widened from F16 or BF16, or int8 times its row
+   * scales; its rows of a larger tensor; a position table's first max_len rows), or null when it
+   * is absent and its `absent` rule says zero or computed.
    */
   read(slot: Slot): Float32Array | null;
+  /** A matrix slot as int8 with one scale per row (quantizeTensor of its rows), or null as read gives it. */
+  readQuantized(slot: Slot): Quantized | null;
+  /** A stored tensor whole, as float32 (I8 times its scales). */
+  readTensor(entry: TensorEntry): Float32Array;
+  /**
+   * Rows [row, row + rows) of a stored matrix (all of them by default) as int8 with their
+   * scales: an I8 tensor's own bytes and scales (no float copy), or floats quantized by
+   * quantizeMatrix, as q8 loads them. A weight or scale that is not finite is BAD_TENSOR
+   * naming the file and the tensor.
+   */
+  quantizeTensor(entry: TensorEntry, row?: number, rows?: number): Quantized;
 }
 
 /**
@@ -55,15 +72,85 @@ export async function readModel(source: ModelSource, options: ReadOptions = {}):
   const { data: weights, file } = await readModelWeights(source, { onProgress: options.onProgress, head });
   // By what the file is, not by its name: a torch.save file is one whatever it is called.
   const tensors = isTorchFile(weights) ? parseTorchZip(weights, file) : parseSafetensors(weights, file);
-  const resolved = checkWeights(config, tensors, file);
-  const read = (slot: Slot): Float32Array | null => {
-    const r = resolved.get(slot);
-    if (r === undefined) throw new WasmformerError('BAD_TENSOR', `${file}: the model has no ${slot}`);
-    if (r.entry === null) return typeof r.source.absent === 'string' && r.source.absent !== 'zero' && r.source.absent !== 'computed' ? read(r.source.absent) : null;
-    const all = readF32(weights, r.entry, file);
+  return new Checkpoint(config, checkWeights(config, tensors, file), tensors, weights, file);
+}
+
+/** A checked file's tensors, read on demand from its bytes. */
+class Checkpoint implements CheckedModel {
+  readonly quantized: boolean;
+
+  constructor(
+    readonly config: ModelConfig,
+    readonly resolved: Resolved,
+    readonly tensors: ReadonlyMap<string, TensorEntry>,
+    private readonly bytes: Uint8Array,
+    private readonly file: string,
+  ) {
+    this.quantized = [...resolved.values()].some((r) => r.entry?.dtype === 'I8');
+  }
+
+  read(slot: Slot): Float32Array | null {
+    const r = this.stored(slot);
+    if (r === null) return null;
+    const all = this.readTensor(r.entry);
     const n = size(r.source.shape);
     const at = r.source.positions ? 0 : (r.source.row ?? 0) * (n / r.source.shape[0]);
     return at === 0 && n === all.length ? all : all.subarray(at, at + n);
-  };
-  return { config, resolved, tensors, read };
+  }
+
+  readQuantized(slot: Slot): Quantized | null {
+    const r = this.stored(slot);
+    if (r === null) return null;
+    if (!isMatrix(r.source)) throw new WasmformerError('BAD_TENSOR', `${this.file}: ${slot} is not a matrix: it stays float`);
+    return this.quantizeTensor(r.entry, r.source.row ?? 0, r.source.shape[0]);
+  }
+
+  readTensor(entry: TensorEntry): Float32Array {
+    if (entry.dtype !== 'I8') return readF32(this.bytes, entry, this.file);
+    const [values, scales] = [this.int8(entry), this.scales(entry)];
+    const cols = values.length / scales.length;
+    const out = new Float32Array(values.length);
+    for (let i = 0; i < scales.length; i++) {
+      for (let j = i * cols; j < (i + 1) * cols; j++) out[j] = values[j] * scales[i]; // exact in a double, rounded once
+    }
+    return out;
+  }
+
+  quantizeTensor(entry: TensorEntry, row = 0, rows = entry.shape[0]): Quantized {
+    const cols = size(entry.shape) / entry.shape[0];
+    if (entry.dtype === 'I8') {
+      return { values: this.int8(entry).subarray(row * cols, (row + rows) * cols), scales: this.scales(entry).subarray(row, row + rows) };
+    }
+    const x = readF32(this.bytes, entry, this.file).subarray(row * cols, (row + rows) * cols);
+    const bad = firstNonFinite(x);
+    if (bad >= 0) throw this.notFinite(entry.name, row * cols + bad, x[bad], "int8 weights (dtype 'q8') cannot hold");
+    return quantizeMatrix(x, rows, cols);
+  }
+
+  /** The slot's stored tensor, following a tie to another slot; null when it is zero or computed. */
+  private stored(slot: Slot): (ResolvedSlot & { entry: TensorEntry }) | null {
+    const r = this.resolved.get(slot);
+    if (r === undefined) throw new WasmformerError('BAD_TENSOR', `${this.file}: the model has no ${slot}`);
+    if (r.entry !== null) return r as ResolvedSlot & { entry: TensorEntry };
+    const tied = r.source.absent;
+    return typeof tied === 'string' && tied !== 'zero' && tied !== 'computed' ? this.stored(tied) : null;
+  }
+
+  /** An I8 tensor's values: a view of the file's bytes. */
+  private int8(entry: TensorEntry): Int8Array {
+    return new Int8Array(this.bytes.buffer, this.bytes.byteOffset + entry.begin, entry.end - entry.begin);
+  }
+
+  /** An I8 tensor's row scales (checkWeights found them), each finite. */
+  private scales(entry: TensorEntry): Float32Array {
+    const name = scaleName(entry.name);
+    const scales = readF32(this.bytes, this.tensors.get(name)!, this.file);
+    const bad = firstNonFinite(scales);
+    if (bad >= 0) throw this.notFinite(name, bad, scales[bad], 'a scale cannot be');
+    return scales;
+  }
+
+  private notFinite(name: string, at: number, value: number, what: string): WasmformerError {
+    return new WasmformerError('BAD_TENSOR', `${this.file}: tensor ${JSON.stringify(name)}: element ${at} is ${value}, which ${what}`);
+  }
 }

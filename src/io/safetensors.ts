@@ -54,6 +54,22 @@ export function parseSafetensors(bytes: Uint8Array, file: string, size: number |
 }
 
 /**
+ * A file's `__metadata__` (free-form strings: "format", "wasmformer.dtype"), or an empty object
+ * when it has none. `bytes` may be only the file's beginning, up to the end of its header.
+ */
+export function safetensorsMetadata(bytes: Uint8Array, file: string): Readonly<Record<string, string>> {
+  const fail = (message: string): never => {
+    throw new WasmformerError('BAD_FILE', `${file}: ${message}`);
+  };
+  const dataStart = headerEnd(bytes, null, fail);
+  if (bytes.length < dataStart) fail(`${bytes.length} bytes end inside the ${dataStart - 8}-byte header: truncated?`);
+  const metadata = parseHeader(bytes.subarray(8, dataStart), fail).__metadata__;
+  if (metadata === undefined) return {};
+  checkMetadata(metadata, fail);
+  return metadata as Record<string, string>;
+}
+
+/**
  * How many of a file's first bytes hold its header: 8 while fewer are known, then 8 + the
  * header's length, checked against the limit and the file's size (null when unknown). So a
  * download can be checked as soon as its header is in, before the data arrives.
@@ -257,4 +273,51 @@ function f16Bits(h: number): number {
     e--;
   }
   return (sign | (e << 23) | ((m & 0x3ff) << 13)) >>> 0;
+}
+
+/** One tensor to write: its little-endian bytes, which its dtype and shape must account for exactly. */
+export interface TensorData {
+  readonly name: string;
+  readonly dtype: Dtype;
+  readonly shape: readonly number[];
+  readonly data: Uint8Array;
+}
+
+/**
+ * A safetensors file of these tensors, back to back in this order, and metadata strings: the
+ * header JSON padded with spaces to a multiple of 8 bytes, as the official writer pads it (so
+ * the data section starts aligned).
+ */
+export function encodeSafetensors(tensors: readonly TensorData[], metadata?: Readonly<Record<string, string>>): Uint8Array {
+  const header: Record<string, unknown> = metadata === undefined ? {} : { __metadata__: metadata };
+  let offset = 0;
+  for (const { name, dtype, shape, data } of tensors) {
+    const bytes = byteSize([...shape], DTYPE_SIZES[dtype]);
+    if (bytes !== data.length || Object.hasOwn(header, name)) {
+      throw new WasmformerError('BAD_ARGUMENT', `safetensors: tensor ${JSON.stringify(name)} ${bytes !== data.length
+        ? `with dtype ${dtype} and shape [${shape.join(', ')}] needs ${bytes} bytes, got ${data.length}` : 'is given twice'}`);
+    }
+    header[name] = { dtype, shape, data_offsets: [offset, offset + data.length] };
+    offset += data.length;
+  }
+  const json = new TextEncoder().encode(JSON.stringify(header));
+  const padded = Math.ceil(json.length / 8) * 8;
+  const out = new Uint8Array(8 + padded + offset).fill(0x20, 8, 8 + padded);
+  new DataView(out.buffer).setBigUint64(0, BigInt(padded), true);
+  out.set(json, 8);
+  let at = 8 + padded;
+  for (const { data } of tensors) {
+    out.set(data, at);
+    at += data.length;
+  }
+  return out;
+}
+
+/** Float32 values as safetensors stores them: little-endian bytes (a view of them on a little-endian host). */
+export function f32Bytes(x: Float32Array): Uint8Array {
+  if (LITTLE_ENDIAN) return new Uint8Array(x.buffer, x.byteOffset, x.byteLength);
+  const out = new Uint8Array(x.byteLength);
+  const view = new DataView(out.buffer);
+  for (let i = 0; i < x.length; i++) view.setFloat32(4 * i, x[i], true);
+  return out;
 }

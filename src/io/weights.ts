@@ -1,5 +1,5 @@
 import { WasmformerError } from '../errors.js';
-import { familyNamed, size, type ModelConfig, type Slot, type TensorSource } from '../families/index.js';
+import { familyNamed, isMatrix, size, type ModelConfig, type Slot, type TensorSource } from '../families/index.js';
 import type { TensorEntry } from './safetensors.js';
 
 /** A slot of the model and the stored tensor that holds it (null: absent, and its `absent` rule applies). */
@@ -37,9 +37,19 @@ export function expectedTensors(c: ModelConfig): ExpectedTensor[] {
 const FLOAT_DTYPES: readonly string[] = ['F32', 'F16', 'BF16'];
 
 /**
+ * The tensor beside an I8 matrix that holds its row scales, F32 [rows] (the convention of
+ * Hugging Face's compressed-tensors, whose weight_scale sits beside weight): row i of the matrix
+ * is its int8 values times scale[i].
+ */
+export function scaleName(name: string): string {
+  return `${name}_scale`;
+}
+
+/**
  * Checks a parsed checkpoint against the config: every slot's tensor present (or allowed to be
- * absent), of the right shape and a float dtype; tensors the family does not read are ignored,
- * except where they contradict the config. Errors are BAD_TENSOR naming the file and the tensor.
+ * absent), of the right shape and a float dtype, or for a matrix I8 with its row scales beside
+ * it (scaleName); tensors the family does not read are ignored, except where they contradict
+ * the config. Errors are BAD_TENSOR naming the file and the tensor.
  */
 export function checkWeights(c: ModelConfig, entries: ReadonlyMap<string, TensorEntry>, file: string): Resolved {
   const fail = (message: string): never => {
@@ -54,7 +64,7 @@ export function checkWeights(c: ModelConfig, entries: ReadonlyMap<string, Tensor
       continue;
     }
     const present = source.names.map((name) => entries.get(name)).filter((e): e is TensorEntry => e !== undefined);
-    for (const entry of present) checkEntry(c, source, entry, fail);
+    for (const entry of present) checkEntry(c, source, entry, entries, fail);
     if (present.length === 0 && source.absent === undefined) {
       const shape = source.stored ?? source.shape;
       fail(`missing tensor ${JSON.stringify(source.names[0])} [${shape.join(', ')}]${others(source.names)}${counts(c, entries.size)}`);
@@ -82,9 +92,15 @@ function others(names: readonly string[]): string {
   return names.length > 1 ? ` (or ${names.slice(1).map((n) => JSON.stringify(n)).join(', ')})` : '';
 }
 
-function checkEntry(c: ModelConfig, source: TensorSource, entry: TensorEntry, fail: (m: string) => never): void {
+function checkEntry(c: ModelConfig, source: TensorSource, entry: TensorEntry, entries: ReadonlyMap<string, TensorEntry>, fail: (m: string) => never): void {
   const tensor = `tensor ${JSON.stringify(entry.name)}`;
-  if (!FLOAT_DTYPES.includes(entry.dtype)) fail(`${tensor} has dtype ${entry.dtype}, expected F32, F16 or BF16`);
+  const int8 = entry.dtype === 'I8' && isMatrix(source);
+  if (entry.dtype === 'I8' && !int8) {
+    fail(`${tensor} has dtype I8, which only matrices may have: norms, biases and positions are F32, F16 or BF16`);
+  }
+  if (!int8 && !FLOAT_DTYPES.includes(entry.dtype)) {
+    fail(`${tensor} has dtype ${entry.dtype}, expected F32, F16 or BF16${isMatrix(source) ? ` (or I8 with ${JSON.stringify(scaleName(entry.name))})` : ''}`);
+  }
   const s = entry.shape;
   if (source.positions) {
     // [P, d_model] or, as the tutorial's buffer is, [P, 1, d_model]; its first max_len rows are used.
@@ -96,6 +112,19 @@ function checkEntry(c: ModelConfig, source: TensorSource, entry: TensorEntry, fa
   const want = source.stored ?? source.shape;
   if (!(s.length === want.length && s.every((x, i) => x === want[i]))) {
     fail(`${tensor} has shape [${s.join(', ')}], expected [${want.join(', ')}]`);
+  }
+  if (int8) checkScales(entry, entries, fail);
+}
+
+/** An I8 matrix's scales: F32 [rows] under scaleName. */
+function checkScales(entry: TensorEntry, entries: ReadonlyMap<string, TensorEntry>, fail: (m: string) => never): void {
+  const name = scaleName(entry.name);
+  const rows = entry.shape[0];
+  const scales = entries.get(name);
+  const what = `F32 [${rows}]: one scale per row of I8 ${JSON.stringify(entry.name)}`;
+  if (scales === undefined) fail(`tensor ${JSON.stringify(entry.name)} has dtype I8 but the file has no ${JSON.stringify(name)} beside it (${what})`);
+  if (scales.dtype !== 'F32' || scales.shape.length !== 1 || scales.shape[0] !== rows) {
+    fail(`tensor ${JSON.stringify(name)} has dtype ${scales.dtype} and shape [${scales.shape.join(', ')}], expected ${what}`);
   }
 }
 

@@ -6,7 +6,7 @@ import { Embedding, sinusoid, type EmbeddingTable } from '../layers/embedding.js
 import { FeedForward } from '../layers/feedforward.js';
 import { Linear } from '../layers/linear.js';
 import { LayerNorm, Residual } from '../layers/norm.js';
-import { Act, createRuntime, firstNonFinite, index, quantizeMatrix, type Quantized, type Region, type Runtime, type RuntimeOptions } from '../runtime/index.js';
+import { Act, createRuntime, index, type Quantized, type Region, type Runtime, type RuntimeOptions } from '../runtime/index.js';
 import { checkOptions, isFunction, type OptionSpec } from '../options.js';
 import { DecoderLayer } from './decoder.js';
 import { EncoderLayer } from './encoder.js';
@@ -87,16 +87,11 @@ class Builder {
     return region;
   }
 
-  /** A matrix slot as int8 with its row scales, quantized here (q8 cannot hold NaN or Infinity). */
+  /** A matrix slot as int8 with its row scales: as the file stores them, or quantized from its floats. */
   private quantized(slot: Slot): Quantized {
-    const data = this.tensor(slot);
-    const bad = firstNonFinite(data);
-    if (bad >= 0) {
-      const name = this.checked.resolved.get(slot)?.entry?.name ?? slot;
-      throw new WasmformerError('BAD_TENSOR', `tensor ${JSON.stringify(name)}: element ${bad} is ${data[bad]}, which int8 weights (dtype 'q8') cannot hold`);
-    }
-    const rows = this.checked.resolved.get(slot)!.source.shape[0];
-    return quantizeMatrix(data, rows, data.length / rows);
+    const q = this.checked.readQuantized(slot);
+    if (q === null) throw new WasmformerError('BAD_TENSOR', `the model has no values for ${slot}`);
+    return q;
   }
 
   /** A region holding int8 values as they are, and `pad` zero bytes after them. */
@@ -168,7 +163,11 @@ function range<T>(n: number, f: (i: number) => T): T[] {
 }
 
 export interface LoadOptions extends RuntimeOptions {
-  /** 'f32' (the default): float32 weights; 'q8': int8 matrices with one scale per output row, quantized as they load. */
+  /**
+   * 'f32': float32 weights (int8 ones times their scales); 'q8': int8 matrices with one scale per
+   * output row, as a quantized folder stores them or quantized as they load. The default: 'q8'
+   * when the folder stores int8 matrices (`wasmformer quantize`), else 'f32'.
+   */
   dtype?: Dtype;
   /** Called while the weights download: bytes so far, and the total (0 when unknown). */
   onProgress?: (loadedBytes: number, totalBytes: number) => void;
@@ -192,7 +191,7 @@ export async function loadModel(source: ModelSource, options: LoadOptions = {}):
   const checked = await readModel(source, { onProgress: options.onProgress });
   let floats = 0;
   for (const entry of checked.tensors.values()) floats += size(entry.shape);
-  const dtype = options.dtype ?? 'f32';
+  const dtype = options.dtype ?? (checked.quantized ? 'q8' : 'f32');
   const rt = await createRuntime({ ...options, initialBytes: options.initialBytes ?? estimateBytes(checked.config, floats, dtype) });
   return new Model(rt, buildTransformer(rt, checked, dtype), parameterCount(checked.resolved));
 }

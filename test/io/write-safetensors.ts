@@ -79,3 +79,15 @@ export function concat(chunks: Uint8Array[]): Uint8Array {
   }
   return out;
 }
+
+/** The tensors of a valid file as writeSafetensors takes them (dtype, shape, raw bytes), in header order. */
+export function tensorsOf(file: Uint8Array): Record<string, Required<TensorSpec> & { data: Uint8Array }> {
+  const { header, data } = split(file);
+  const out: Record<string, Required<TensorSpec> & { data: Uint8Array }> = {};
+  for (const [name, info] of Object.entries(header)) {
+    if (name === '__metadata__') continue;
+    const { dtype, shape, data_offsets: [begin, end] } = info as { dtype: string; shape: number[]; data_offsets: [number, number] };
+    out[name] = { dtype, shape, data: new Uint8Array(data.subarray(begin, end)) }; // a copy, even of a Buffer (whose slice is a view)
+  }
+  return out;
+}
