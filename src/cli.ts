@@ -1,12 +1,17 @@
 #!/usr/bin/env node
 // The `wasmformer` command: decode with a model folder from the terminal. Every error prints
 // one line, `wasmformer: <what was wrong>`, and exits with status 1.
-import { readFile } from 'node:fs/promises';
+import { mkdir, open as openFile, readdir, readFile, realpath, rm, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { demoModel } from './demo.js';
 import { WasmformerError } from './errors.js';
+import { allFamilies, familyNamed } from './families/index.js';
 import type { GenerateOptions } from './generate/index.js';
+import { readModel, safetensorsHeaderBytes, safetensorsMetadata, WEIGHTS_FILE } from './io/index.js';
+import { companionFiles, Q8_METADATA, quantizedSafetensors } from './io/quantize.js';
+import { readOptionalModelFile } from './io/source.js';
 import { loadModel, type LoadOptions } from './model/load.js';
 import type { Model } from './model/model.js';
 import { loadTranslator, type Translator } from './translator.js';
@@ -16,16 +21,18 @@ const USAGE = `usage:
   wasmformer translate [--model DIR] [DECODING] [--json] [TEXT...]   (no TEXT: one per line of stdin)
   wasmformer generate --model DIR --src-ids 5,6,7 [DECODING] [--json]
   wasmformer info --model DIR [--json]
+  wasmformer quantize --model DIR --out DIR   a copy with int8 matrices (q8): about a quarter of the bytes
 decoding (default: the model's generation config, so beam search for opus-mt):
   --num-beams N          beam search with N beams (1: greedy)
   --max-new-tokens N     tokens to generate at most, the final eos included
 options:
-  --build simd|relaxed   the kernel build (default: the best this engine runs)
+  --build simd|relaxed   the kernel build (default: the best this engine runs; not for quantize)
   -h, --help             this text
   --version              the version of wasmformer`;
 
 const OPTIONS = {
   model: { type: 'string' },
+  out: { type: 'string' },
   'src-ids': { type: 'string' },
   'max-new-tokens': { type: 'string' },
   'num-beams': { type: 'string' },
@@ -38,12 +45,13 @@ const OPTIONS = {
 type Flag = keyof typeof OPTIONS;
 type Args = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>;
 
-/** Each command and the flags it takes (besides --build, --help and --version). */
+/** Each command and the flags it takes (besides --help and --version). */
 const COMMANDS: Record<string, { run: (args: Args) => Promise<void>; flags: Flag[] }> = {
-  demo: { run: demo, flags: [] },
-  translate: { run: translate, flags: ['model', 'max-new-tokens', 'num-beams', 'json'] },
-  generate: { run: generate, flags: ['model', 'src-ids', 'max-new-tokens', 'num-beams', 'json'] },
-  info: { run: info, flags: ['model', 'json'] },
+  demo: { run: demo, flags: ['build'] },
+  translate: { run: translate, flags: ['model', 'max-new-tokens', 'num-beams', 'json', 'build'] },
+  generate: { run: generate, flags: ['model', 'src-ids', 'max-new-tokens', 'num-beams', 'json', 'build'] },
+  info: { run: info, flags: ['model', 'json', 'build'] },
+  quantize: { run: quantize, flags: ['model', 'out'] },
 };
 
 async function main(argv: string[]): Promise<void> {
@@ -56,7 +64,7 @@ async function main(argv: string[]): Promise<void> {
     `unknown command ${JSON.stringify(name)}: the commands are ${Object.keys(COMMANDS).join(', ')} (wasmformer --help)`,
   );
   for (const flag of Object.keys(args.values) as Flag[]) {
-    if (!['build', ...command.flags].includes(flag)) fail(`--${flag} does not apply to ${name} (wasmformer --help)`);
+    if (!command.flags.includes(flag)) fail(`--${flag} does not apply to ${name} (wasmformer --help)`);
   }
   if (name !== 'translate' && args.positionals.length > 1) fail(`${name} takes no text: ${JSON.stringify(args.positionals[1])}`);
   await command.run(args);
@@ -185,12 +193,81 @@ async function generate(args: Args): Promise<void> {
 
 async function info(args: Args): Promise<void> {
   const model = await open(args);
-  const report = { config: model.config, parameters: model.parameters, memory_bytes: model.memoryBytes, build: model.build };
+  const report = { config: model.config, parameters: model.parameters, dtype: model.dtype, memory_bytes: model.memoryBytes, build: model.build };
   if (args.values.json) console.log(JSON.stringify(report));
   else {
     console.log(JSON.stringify(model.config, null, 2));
     console.log(`parameters: ${model.parameters.toLocaleString('en-US')}`);
+    console.log(`weights: ${model.dtype === 'q8' ? 'q8 (int8 matrices, one scale per row)' : 'f32 (float32)'}`);
     console.log(`memory: ${(model.memoryBytes / 2 ** 20).toFixed(1)} MiB of WebAssembly memory (${model.build} build)`);
+  }
+}
+
+/**
+ * Writes a quantized copy of a model folder: model.safetensors with int8 matrices (io/quantize.ts)
+ * and the folder's config and tokenizer files unchanged. Everything is read and quantized before
+ * anything is written, so a model that cannot be quantized leaves --out as it was.
+ */
+async function quantize(args: Args): Promise<void> {
+  const model = required(args, 'model');
+  const out = required(args, 'out');
+  const previous = await outFolder(model, out);
+  const checked = await readModel(model);
+  const file = quantizedSafetensors(checked);
+  const copies: { name: string; bytes: Uint8Array }[] = [];
+  for (const name of companionFiles(familyNamed(checked.config.family))) {
+    const found = await readOptionalModelFile(model, name, 'BAD_FILE');
+    if (found !== null) copies.push({ name, bytes: found.bytes });
+  }
+  for (const name of previous) await rm(join(out, name));
+  await mkdir(out, { recursive: true });
+  for (const { name, bytes } of copies) await writeFile(join(out, name), bytes);
+  await writeFile(join(out, WEIGHTS_FILE), file.bytes);
+  const bytes = (n: number) => `${n.toLocaleString('en-US')} bytes`;
+  console.log(`${join(out, WEIGHTS_FILE)}: ${bytes(file.bytes.length)}, ${file.matrices} matrices as int8 (as float32: ${bytes(file.float32Bytes)})`);
+  console.log(`copied ${copies.map((c) => c.name).join(', ')}`);
+}
+
+/**
+ * The files of --out that quantize replaces: none for a new or empty folder; all of them for a
+ * folder an earlier quantize wrote (nothing in it but the files quantize writes, its
+ * model.safetensors marked by Q8_METADATA). Any other folder, a file, or the model's own
+ * folder is refused, so quantize never overwrites anything else.
+ */
+async function outFolder(model: string, out: string): Promise<string[]> {
+  const real = (p: string) => realpath(p).catch(() => resolve(p));
+  if ((await real(model)) === (await real(out))) fail(`--out must not be --model (${out}): quantize writes a new folder beside the model's`);
+  let names: string[];
+  try {
+    names = await readdir(out);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return [];
+    return fail(code === 'ENOTDIR' ? `--out ${out} is a file, not a folder` : `--out ${out}: cannot read (${(e as Error).message})`);
+  }
+  const ours = new Set([WEIGHTS_FILE, ...allFamilies().flatMap(companionFiles)]);
+  if (names.length > 0 && !(names.every((n) => ours.has(n)) && names.includes(WEIGHTS_FILE) && (await quantizedBy(join(out, WEIGHTS_FILE))))) {
+    fail(`--out ${out} is not empty (${names.slice(0, 3).join(', ')}${names.length > 3 ? ', ...' : ''}), and not a folder wasmformer quantize wrote: give a new or an empty folder`);
+  }
+  return names;
+}
+
+/** Whether a safetensors file's metadata says quantize wrote it. */
+async function quantizedBy(file: string): Promise<boolean> {
+  const handle = await openFile(file, 'r');
+  try {
+    let head = new Uint8Array(8);
+    await handle.read(head, 0, 8, 0);
+    const size = (await handle.stat()).size;
+    const needed = safetensorsHeaderBytes(head, size, file);
+    head = new Uint8Array(needed);
+    await handle.read(head, 0, needed, 0);
+    const metadata = safetensorsMetadata(head, file);
+    return Object.entries(Q8_METADATA).every(([key, value]) => metadata[key] === value);
+  } catch {
+    return false;
+  } finally {
+    await handle.close();
   }
 }
 
@@ -210,7 +287,7 @@ function options(args: Args): LoadOptions {
   return { build, onProgress };
 }
 
-function required(args: Args, name: 'model' | 'src-ids'): string {
+function required(args: Args, name: 'model' | 'src-ids' | 'out'): string {
   const value = args.values[name];
   if (value === undefined) fail(`--${name} is required (wasmformer --help)`);
   return value;

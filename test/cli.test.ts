@@ -1,25 +1,16 @@
-import { execFile, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
+import { tensorsOf, writeSafetensors } from './io/write-safetensors.js';
 import { FIXTURES, type Expected } from './model/fixtures.js';
+import { CLI, wasmformer } from './run-cli.js';
 
-const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
 const MODEL = `${FIXTURES}post_ln_relu_stored_pos`;
 const EXPECTED = JSON.parse(readFileSync(`${MODEL}/expected.json`, 'utf8')) as Expected;
 const NUMBERS = fileURLToPath(new URL('../models/numbers/', import.meta.url));
-
-/** Runs the CLI; resolves with its exit code and output (a failing command does not throw). */
-async function wasmformer(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await promisify(execFile)(process.execPath, [CLI, ...args]);
-    return { code: 0, stdout, stderr };
-  } catch (e) {
-    const err = e as { code: number; stdout: string; stderr: string };
-    return { code: err.code, stdout: err.stdout, stderr: err.stderr };
-  }
-}
 
 /** Runs the CLI with `input` on its stdin. */
 function withStdin(input: string, ...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
@@ -109,8 +100,8 @@ describe('wasmformer CLI', () => {
   });
 
   it.each([
-    [['frobnicate'], 'unknown command "frobnicate": the commands are demo, translate, generate, info (wasmformer --help)'],
-    [[], 'no command given: one of demo, translate, generate, info (wasmformer --help)'],
+    [['frobnicate'], 'unknown command "frobnicate": the commands are demo, translate, generate, info, quantize (wasmformer --help)'],
+    [[], 'no command given: one of demo, translate, generate, info, quantize (wasmformer --help)'],
     [['info', '--model'], "Option '--model <value>' argument missing (wasmformer --help)"],
     [['info', '--frob'], 'unknown option --frob (wasmformer --help)'],
     [['generate', '--model', MODEL, '--src-ids', '5,6', '--max-new-tokens', '-1'], '--max-new-tokens: expected a non-negative integer, got "-1"'],
@@ -121,8 +112,78 @@ describe('wasmformer CLI', () => {
     [['info', '--model', MODEL, '--src-ids', '5'], '--src-ids does not apply to info (wasmformer --help)'],
     [['info', '--model', MODEL, '--build', 'fast'], '--build must be simd or relaxed, got "fast"'],
     [['info', '--model', MODEL, 'extra'], 'info takes no text: "extra"'],
+    [['quantize', '--model', MODEL], '--out is required (wasmformer --help)'],
+    [['quantize', '--out', '/tmp/nowhere'], '--model is required (wasmformer --help)'],
+    [['quantize', '--model', MODEL, '--out', MODEL], `--out must not be --model (${MODEL}): quantize writes a new folder beside the model's`],
+    [['quantize', '--model', MODEL, '--out', `${MODEL}/`], `--out must not be --model (${MODEL}/): quantize writes a new folder beside the model's`],
+    [['quantize', '--model', MODEL, '--out', `${MODEL}/../post_ln_relu_stored_pos`], `--out must not be --model (${MODEL}/../post_ln_relu_stored_pos): quantize writes a new folder beside the model's`],
+    [['quantize', '--model', MODEL, '--out', `${MODEL}/config.json`], `--out ${MODEL}/config.json is a file, not a folder`],
+    [['quantize', '--model', MODEL, '--out', `${FIXTURES}no_final_norm`], `--out ${FIXTURES}no_final_norm is not empty (config.json, expected.json, model.safetensors), and not a folder wasmformer quantize wrote: give a new or an empty folder`],
+    [['quantize', '--model', MODEL, '--out', '/tmp/x', '--build', 'simd'], '--build does not apply to quantize (wasmformer --help)'],
+    [['quantize', '--model', MODEL, '--out', '/tmp/x', '--json'], '--json does not apply to quantize (wasmformer --help)'],
   ])('%j fails with one line and status 1, no stack', async (args, message) => {
     const { code, stdout, stderr } = await wasmformer(...args);
     expect({ code, stdout, stderr }).toEqual({ code: 1, stdout: '', stderr: `wasmformer: ${message}\n` });
+  });
+});
+
+describe('wasmformer quantize', () => {
+  const tmp = mkdtempSync(join(tmpdir(), 'wasmformer-quantize-'));
+  afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+  it('writes the folder, says what it wrote, and info reports q8 with the same parameters', async () => {
+    const out = join(tmp, 'numbers');
+    const run = await wasmformer('quantize', '--model', NUMBERS, '--out', out);
+    expect(run).toEqual({
+      code: 0, stderr: '',
+      stdout: `${out}/model.safetensors: 1,030,208 bytes, 23 matrices as int8 (as float32: 3,773,536 bytes)\ncopied config.json, tokenizer.json\n`,
+    });
+    const [q8, float] = await Promise.all([wasmformer('info', '--model', out, '--json'), wasmformer('info', '--model', NUMBERS, '--json')]);
+    const [a, b] = [JSON.parse(q8.stdout), JSON.parse(float.stdout)] as { dtype: string; parameters: number }[];
+    expect([a.dtype, b.dtype, a.parameters]).toEqual(['q8', 'f32', b.parameters]);
+    expect((await wasmformer('translate', '--model', out, '4019')).stdout).toBe('four thousand nineteen\n');
+  });
+
+  it('takes an empty folder, and replaces a folder it wrote before (stale files of its own removed)', async () => {
+    const out = join(tmp, 'again');
+    mkdirSync(out);
+    expect((await wasmformer('quantize', '--model', NUMBERS, '--out', out)).code).toBe(0);
+    expect(readdirSync(out).sort()).toEqual(['config.json', 'model.safetensors', 'tokenizer.json']);
+    const marian = `${FIXTURES}marian/swish_scaled_stored`;
+    expect((await wasmformer('quantize', '--model', marian, '--out', out)).code).toBe(0);
+    expect(readdirSync(out).sort()).toEqual(['config.json', 'generation_config.json', 'model.safetensors']);
+  });
+
+  it('refuses a folder of the same names that it did not write, and leaves it as it was', async () => {
+    const out = join(tmp, 'float');
+    cpSync(`${FIXTURES}marian/swish_scaled_stored`, out, { recursive: true });
+    rmSync(join(out, 'expected.json'));
+    const before = readFileSync(join(out, 'model.safetensors'));
+    const run = await wasmformer('quantize', '--model', NUMBERS, '--out', out);
+    expect(run.stderr).toBe(`wasmformer: --out ${out} is not empty (config.json, generation_config.json, model.safetensors), ` +
+      'and not a folder wasmformer quantize wrote: give a new or an empty folder\n');
+    expect(readFileSync(join(out, 'model.safetensors')).equals(before)).toBe(true);
+  });
+
+  it('refuses a weight int8 cannot hold, naming the file and the tensor, and writes nothing', async () => {
+    const model = join(tmp, 'nan');
+    cpSync(MODEL, model, { recursive: true });
+    const tensors = tensorsOf(readFileSync(join(model, 'model.safetensors')));
+    const name = 'transformer.decoder.layers.0.linear2.weight';
+    const values = new Float32Array(tensors[name].data.buffer);
+    values[5] = NaN;
+    writeFileSync(join(model, 'model.safetensors'), writeSafetensors(tensors));
+    const out = join(tmp, 'nan-q8');
+    const run = await wasmformer('quantize', '--model', model, '--out', out);
+    expect(run).toEqual({ code: 1, stdout: '', stderr: `wasmformer: ${model}/model.safetensors: tensor "${name}": element 5 is NaN, which int8 weights (dtype 'q8') cannot hold\n` });
+    expect(existsSync(out)).toBe(false);
+  });
+
+  it('reads torch.save files, and what does not load is the loader\'s error', async () => {
+    const out = join(tmp, 'bin');
+    expect((await wasmformer('quantize', '--model', `${FIXTURES}marian/pytorch_model_bin`, '--out', out)).code).toBe(0);
+    expect(readdirSync(out).sort()).toEqual(['config.json', 'generation_config.json', 'model.safetensors']);
+    expect((await wasmformer('quantize', '--model', '/nonexistent', '--out', join(tmp, 'none'))).stderr)
+      .toBe('wasmformer: /nonexistent/config.json: file not found\n');
   });
 });
