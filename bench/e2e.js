@@ -1,9 +1,14 @@
 // End-to-end decoding, three tables.
 // 1. Greedy steps: for a model of the paper's base shape and a small one (seeded random weights
-// built in memory), a 32-token source and 64 forced greedy steps (the argmax is fed back, eos or
-// not). Rows (table and JSON):
-//   { table: 'steps', shape, build, encoder_ms, ms_per_token, tokens_per_second, wasm_memory_mb,
-//     peak_rss_mb, outside_matmul_pct, attention_pct, layernorm_pct, other_kernels_pct, js_pct }
+// built in memory, vocabularies of 8000), and the base shape as a Marian model with opus-mt-en-de's
+// vocabulary of 58101 ('opus'), a 32-token source and 64 forced greedy steps (the argmax is fed
+// back, eos or not), float32 and q8 (int8 weights) models of the same weights taking turns in
+// one run. Rows (table and JSON):
+//   { table: 'steps', shape, build, dtype, encoder_ms, ms_per_token, tokens_per_second, vs_f32,
+//     wasm_memory_mb, memory_vs_f32, outside_matmul_pct, attention_pct, layernorm_pct,
+//     other_kernels_pct, js_pct }
+// vs_f32: float32's ms_per_token over this row's; memory_vs_f32: this row's WebAssembly memory
+// over float32's.
 // encoder_ms: median encode (encoder + every layer's cross-attention K/V); ms_per_token: median
 // decodeStep; tokens_per_second: 64 / (encode + 64 steps), median over repetitions;
 // outside_matmul_pct and the rest: where a step's time goes, from a separate profiled run that
@@ -28,18 +33,20 @@ import { SHAPES, marianConfig, syntheticFolder, syntheticModel } from './synthet
 
 export const options = {
   quick: { type: 'boolean' }, // 2 repetitions: a smoke check, not a measurement
-  shape: { type: 'string' }, // the steps table's shapes: base, small, or both (default)
+  shape: { type: 'string' }, // the steps table's shapes: base, small, opus, or all (default)
   tables: { type: 'string' }, // which tables: steps, search, batch, or all (default)
 };
 
 const stepColumns = [
   { key: 'shape', title: 'shape' },
   { key: 'build', title: 'build' },
+  { key: 'dtype', title: 'dtype' },
   { key: 'encoder_ms', title: 'encoder ms' },
   { key: 'ms_per_token', title: 'ms/token' },
   { key: 'tokens_per_second', title: 'tokens/s', digits: 1 },
+  { key: 'vs_f32', title: 'x f32 per token' },
   { key: 'wasm_memory_mb', title: 'wasm MiB', digits: 1 },
-  { key: 'peak_rss_mb', title: 'peak RSS MiB', digits: 0 },
+  { key: 'memory_vs_f32', title: 'memory / f32' },
   { key: 'outside_matmul_pct', title: '% outside matmul', digits: 1 },
   { key: 'attention_pct', title: '% attention', digits: 1 },
   { key: 'layernorm_pct', title: '% layernorm', digits: 1 },
@@ -48,7 +55,7 @@ const stepColumns = [
 ];
 
 export const tables = [
-  { title: 'Greedy steps (vocabularies of 8000)', columns: stepColumns, rows: (r) => r.table === 'steps' },
+  { title: 'Greedy steps (base and small: vocabularies of 8000; opus: the base shape with 58101)', columns: stepColumns, rows: (r) => r.table === 'steps' },
   {
     title: 'Searches, per generated token (base shape, vocabulary 58101)',
     rows: (r) => r.table === 'search',
@@ -70,11 +77,12 @@ export const tables = [
 
 const SRC_LEN = 32;
 // The kernels a decoding step calls, timed one by one in the profile.
-const KERNELS = ['matmul', 'attendRows', 'attention', 'layernorm', 'add', 'embed'];
+const KERNELS = ['matmul', 'matmulQ8', 'attendRows', 'attention', 'layernorm', 'add', 'embed', 'embedQ8'];
+const DTYPES = ['f32', 'q8'];
 const STEPS = 64;
 
 export async function run({ quick, shape, tables: only, builds }) {
-  const shapes = shape ? shape.split(',') : Object.keys(SHAPES);
+  const shapes = shape ? shape.split(',') : [...Object.keys(SHAPES), 'opus'];
   const wanted = (name) => !only || only.split(',').includes(name);
   const rows = wanted('steps') ? await steps(quick, shapes, builds) : [];
   if (wanted('search')) for (const build of builds) rows.push(...(await searches(quick, build)));
@@ -82,28 +90,39 @@ export async function run({ quick, shape, tables: only, builds }) {
   return rows;
 }
 
+/** The weights of a steps-table shape, for loadModel. */
+function stepModel(name) {
+  return name === 'opus' ? syntheticFolder(marianConfig('base', VOCAB)) : syntheticModel(name);
+}
+
 async function steps(quick, shapes, builds) {
   const rows = [];
   for (const name of shapes) {
-    const source = syntheticModel(name);
-    const src = Array.from({ length: SRC_LEN }, (_, i) => 3 + ((i * 7919) % 7997));
+    const source = stepModel(name);
+    const vocab = name === 'opus' ? VOCAB : 8000;
+    const src = Array.from({ length: SRC_LEN }, (_, i) => 3 + ((i * 7919) % (vocab - 4)));
     for (const build of builds) {
       console.error(`e2e: ${name} (${build})`);
-      const model = await loadModel(source, { build });
-      decode(model, src); // warm-up: compiles the hot paths
-      const runs = Array.from({ length: quick ? 2 : 7 }, () => decode(model, src));
-      rows.push({
+      const models = [];
+      for (const dtype of DTYPES) models.push(await loadModel(source, { build, dtype }));
+      for (const model of models) decode(model, src); // warm-up: compiles the hot paths
+      const runs = models.map(() => []);
+      for (let rep = 0; rep < (quick ? 2 : 7); rep++) models.forEach((model, i) => runs[i].push(decode(model, src)));
+      const perToken = runs.map((r) => median(r.flatMap((x) => x.stepMs)));
+      models.forEach((model, i) => rows.push({
         table: 'steps',
         shape: name,
         build,
-        encoder_ms: median(runs.map((r) => r.encoderMs)),
-        ms_per_token: median(runs.flatMap((r) => r.stepMs)),
-        tokens_per_second: median(runs.map((r) => STEPS / ((r.encoderMs + sum(r.stepMs)) / 1000))),
+        dtype: model.dtype,
+        encoder_ms: median(runs[i].map((r) => r.encoderMs)),
+        ms_per_token: perToken[i],
+        tokens_per_second: median(runs[i].map((r) => STEPS / ((r.encoderMs + sum(r.stepMs)) / 1000))),
+        vs_f32: perToken[0] / perToken[i],
         wasm_memory_mb: model.memoryBytes / 2 ** 20,
-        peak_rss_mb: process.resourceUsage().maxRSS / 1024,
+        memory_vs_f32: model.memoryBytes / models[0].memoryBytes,
         ...share(profile(model, src)),
-      });
-      model.dispose();
+      }));
+      for (const model of models) model.dispose();
     }
   }
   return rows;
@@ -157,10 +176,10 @@ function profile(model, src) {
 /** The profile as row fields. */
 function share(p) {
   return {
-    outside_matmul_pct: 100 - p.matmul,
+    outside_matmul_pct: 100 - p.matmul - p.matmulQ8,
     attention_pct: p.attention + p.attendRows,
     layernorm_pct: p.layernorm,
-    other_kernels_pct: p.add + p.embed,
+    other_kernels_pct: p.add + p.embed + p.embedQ8,
     js_pct: p.js,
   };
 }

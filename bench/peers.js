@@ -1,16 +1,18 @@
 // Peers: wasmformer against onnxruntime-web (wasm backend) and onnxruntime-node on the same
 // seeded random-weight models, batch 1, a fixed 32-token source and 64 FORCED greedy steps
-// (argmax every step, never stopping at eos).
+// (argmax every step, never stopping at eos), each peer in two dtypes: fp32, and q8 (int8
+// weights). onnxruntime's q8 is its quantize_dynamic on the exported graphs, as transformers.js
+// makes its q8 models (tools/export_bench_models.py); ours is loadModel(dir, { dtype: 'q8' }).
 //
-//   /usr/bin/python3 tools/export_bench_models.py     (writes bench/models/{base,small}/)
+//   .venv/bin/python tools/export_bench_models.py     (writes bench/models/{base,small}/)
 //   npm run bench -- peers [--json FILE] [--reps N] [--shapes base,small]
 //
 // Speed comes from one process in which the peers take turns (one warm-up run each, checked
 // against PyTorch's logits, then `reps` runs rotating the order). Time to the first token and
-// peak memory come from a fresh child process per (shape, peer), so that one peer's heap and
-// caches never count for another.
+// peak memory come from a fresh child process per (shape, peer, dtype), so that one peer's heap
+// and caches never count for another.
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, writeSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, writeSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { constants, gzipSync } from 'node:zlib';
@@ -20,6 +22,11 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const MODELS = join(ROOT, 'bench', 'models');
 const DIST = join(ROOT, 'dist');
 const ORT_PEERS = ['onnxruntime-web', 'onnxruntime-node'];
+const DTYPES = ['fp32', 'q8'];
+/** The row's dtype as loadModel's `dtype` option and `model.dtype` name it. */
+const OUR_DTYPE = { fp32: 'f32', q8: 'q8' };
+/** The graphs of an onnxruntime peer; a q8 graph is the same name with _q8. */
+const GRAPHS = ['encoder', 'cross_kv', 'decoder_step'];
 const MiB = 2 ** 20;
 
 /** Flags of this suite (node:util parseArgs specs). */
@@ -32,34 +39,47 @@ const COLUMNS = {
   shape: { key: 'shape', title: 'shape' },
   peer: { key: 'peer', title: 'peer' },
   build: { key: 'build', title: 'build' },
+  dtype: { key: 'dtype', title: 'dtype' },
   encoder_ms: { key: 'encoder_ms', title: 'encode ms', digits: 2 },
   ms_per_token: { key: 'ms_per_token', title: 'ms/token', digits: 2 },
   tokens_per_second: { key: 'tokens_per_second', title: 'tok/s', digits: 1 },
   peak_rss_mb: { key: 'peak_rss_mb', title: 'peak RSS MB', digits: 0 },
-  ids_match: { key: 'ids_match', title: 'ids' },
+  ids_match: { key: 'ids_match', title: 'ids = PyTorch' },
+  greedy_prefix: { key: 'greedy_prefix', title: 'greedy prefix', digits: 0 },
   max_abs_logit_diff: { key: 'max_abs_logit_diff', title: 'max|dlogit|', digits: 7 },
   ours_over_peer_ms_per_token: { key: 'ours_over_peer_ms_per_token', title: 'ours/peer ms/tok', digits: 2 },
   ours_over_peer_tokens_per_second: { key: 'ours_over_peer_tokens_per_second', title: 'ours/peer tok/s', digits: 2 },
   runtime_bytes: { key: 'runtime_bytes', title: 'runtime B', digits: 0 },
   runtime_gzip_bytes: { key: 'runtime_gzip_bytes', title: 'gzip B', digits: 0 },
+  model_bytes: { key: 'model_bytes', title: 'model B', digits: 0 },
+  headline: { key: 'headline', title: 'ours / peer' },
   first_token_ms: { key: 'first_token_ms', title: 'first token ms', digits: 0 },
   note: { key: 'note', title: 'note' },
 };
 const pick = (...keys) => keys.map((k) => COLUMNS[k]);
 
-/** bench/index.js prints these: speed rows, then runtime-size rows. */
+/** bench/index.js prints these: speed rows, runtime-size rows, then the headline ratios. */
 export const tables = [
   {
     title: 'batch 1, 32-token source, 64 forced greedy steps, 1 thread; encode = encoder + cross-attention K/V;\n' +
-      'tok/s = 64 / (encode + 64 steps); peak RSS = child process peak minus its RSS before loading the runtime',
-    columns: pick('shape', 'peer', 'build', 'encoder_ms', 'ms_per_token', 'tokens_per_second', 'peak_rss_mb', 'ids_match',
-      'max_abs_logit_diff', 'ours_over_peer_ms_per_token', 'ours_over_peer_tokens_per_second', 'note'),
+      'tok/s = 64 / (encode + 64 steps); peak RSS = child process peak minus its RSS before loading the runtime;\n' +
+      'ids = PyTorch: steps whose argmax is PyTorch\'s id, each step fed PyTorch\'s previous id, and max|dlogit| over them;\n' +
+      'greedy prefix: steps the timed runs (each fed its own argmax) follow PyTorch\'s ids; ours/peer: ours of the same dtype',
+    columns: pick('shape', 'peer', 'build', 'dtype', 'encoder_ms', 'ms_per_token', 'tokens_per_second', 'peak_rss_mb',
+      'ids_match', 'greedy_prefix', 'max_abs_logit_diff', 'ours_over_peer_ms_per_token', 'ours_over_peer_tokens_per_second',
+      'note'),
     rows: (row) => 'ms_per_token' in row,
   },
   {
-    title: 'runtime bytes a browser downloads (gzip -9 per file); first token = import + load + encode + 1 step, fresh process',
-    columns: pick('shape', 'peer', 'build', 'runtime_bytes', 'runtime_gzip_bytes', 'first_token_ms'),
+    title: 'runtime bytes a browser downloads (gzip -9 per file); model bytes = the weight files the row loaded;\n' +
+      'first token = import + load + encode + 1 step, fresh process',
+    columns: pick('shape', 'peer', 'build', 'dtype', 'runtime_bytes', 'runtime_gzip_bytes', 'model_bytes', 'first_token_ms'),
     rows: (row) => 'first_token_ms' in row,
+  },
+  {
+    title: 'ours q8 against onnxruntime-web fp32 (ours: the last build measured)',
+    columns: pick('shape', 'headline', 'build', 'ours_over_peer_ms_per_token', 'ours_over_peer_tokens_per_second', 'note'),
+    rows: (row) => 'headline' in row,
   },
 ];
 
@@ -67,40 +87,71 @@ export const tables = [
 // A peer is { encode(srcIds), step(token, pos) -> logits Float32Array [tgt_vocab], dispose() };
 // encode also computes every decoder layer's cross-attention K and V; step(token, pos) feeds
 // `token` at position `pos` and returns the logits of the next token.
-// Ours is one peer per kernel build: wasmformer-simd, wasmformer-relaxed.
+// A contender is { peer, build, dtype }: a peer ('wasmformer', 'onnxruntime-web',
+// 'onnxruntime-node'), our kernel build ('simd', 'relaxed'; null for onnxruntime) and a dtype.
 
-const ours = (build) => `wasmformer-${build}`;
-const buildOf = (peer) => (peer.startsWith('wasmformer-') ? peer.slice('wasmformer-'.length) : null);
+/** Every contender, fp32 first, then q8; within a dtype ours (each build), then onnxruntime. */
+function contenders(builds) {
+  return DTYPES.flatMap((dtype) => [
+    ...builds.map((build) => ({ peer: 'wasmformer', build, dtype })),
+    ...ORT_PEERS.map((peer) => ({ peer, build: null, dtype })),
+  ]);
+}
 
-/** Loads `peer` on the model in `dir`. */
-function loadPeer(peer, dir, config) {
-  const build = buildOf(peer);
-  return build ? loadWasmformer(dir, build) : ORT_LOADERS[peer](dir, config);
+/** Whether contender (or row) `c` is ours. */
+const ours = (c) => c.peer === 'wasmformer';
+
+/** The weight files contender `c` loads from `dir`. */
+function modelFiles(dir, c) {
+  if (ours(c)) return [join(dir, 'model.safetensors')]; // q8 too: quantized at load
+  return GRAPHS.map((g) => join(dir, `${g}${c.dtype === 'q8' ? '_q8' : ''}.onnx`));
+}
+
+/** Loads contender `c` on the model in `dir`. */
+function loadPeer(c, dir, config) {
+  return ours(c) ? loadWasmformer(dir, c) : ORT_LOADERS[c.peer](modelFiles(dir, c), config);
 }
 
 const ORT_LOADERS = {
-  'onnxruntime-web': async (dir, config) => {
+  'onnxruntime-web': async (files, config) => {
     const ort = await import('onnxruntime-web');
     // Single-threaded (no worker), fixed-width SIMD build, its .wasm/.mjs taken from the
     // package's own dist folder in node_modules.
     ort.env.wasm.numThreads = 1;
     ort.env.wasm.simd = true;
     ort.env.wasm.wasmPaths = pathToFileURL(ortWebDist()).href + '/';
-    return loadOrt(ort, dir, config, { executionProviders: ['wasm'] });
+    return loadOrt(ort, files, config, { executionProviders: ['wasm'] });
   },
-  'onnxruntime-node': async (dir, config) => {
+  'onnxruntime-node': async (files, config) => {
     const ort = (await import('onnxruntime-node')).default;
-    return loadOrt(ort, dir, config, {
+    return loadOrt(ort, files, config, {
       executionProviders: ['cpu'], intraOpNumThreads: 1, interOpNumThreads: 1, executionMode: 'sequential',
     });
   },
 };
 
-/** wasmformer from this package's build (dist/index.js), running kernel build `build`. */
-async function loadWasmformer(dir, build) {
+/**
+ * wasmformer from this package's build (dist/index.js), running kernel build `build` in `dtype`.
+ * fp32 passes no dtype (the default); a loadModel that refuses the option as unknown has no q8 yet.
+ */
+async function loadWasmformer(dir, { build, dtype }) {
   const api = await importDist('index.js');
   if (typeof api.loadModel !== 'function') throw new Error('not available: dist/index.js has no loadModel yet');
-  const model = await api.loadModel(dir, { build });
+  let model;
+  try {
+    model = await api.loadModel(dir, dtype === 'fp32' ? { build } : { build, dtype: OUR_DTYPE[dtype] });
+  } catch (e) {
+    if (e?.code === 'BAD_ARGUMENT' && /options\.dtype is not an option/.test(e.message)) {
+      throw new Error(`not available: loadModel takes no dtype option yet (${e.code}: options.dtype is not an option)`);
+    }
+    throw e;
+  }
+  // Before model.dtype exists, only fp32 gets here.
+  const got = model.dtype ?? 'f32';
+  if (got !== OUR_DTYPE[dtype]) {
+    model.dispose();
+    throw new Error(`loadModel(dir, { dtype: '${OUR_DTYPE[dtype]}' }) gave a model of dtype ${got}`);
+  }
   return {
     encode: (srcIds) => model.encode(srcIds),
     step: (token, pos) => model.decodeStep(token, pos),
@@ -114,12 +165,15 @@ async function importDist(file) {
   return import(pathToFileURL(entry).href);
 }
 
-/** onnxruntime over the three exported graphs; the KV cache goes in and out of every step. */
-async function loadOrt(ort, dir, config, sessionOptions) {
+/**
+ * onnxruntime over the three exported graphs (`files`: encoder, cross_kv, decoder_step, as
+ * modelFiles lists them); the KV cache goes in and out of every step.
+ */
+async function loadOrt(ort, files, config, sessionOptions) {
   const opts = { graphOptimizationLevel: 'all', ...sessionOptions };
-  const encoder = await ort.InferenceSession.create(join(dir, 'encoder.onnx'), opts);
-  const crossKv = await ort.InferenceSession.create(join(dir, 'cross_kv.onnx'), opts);
-  const decoderStep = await ort.InferenceSession.create(join(dir, 'decoder_step.onnx'), opts);
+  const sessions = [];
+  for (const f of files) sessions.push(await ort.InferenceSession.create(f, opts));
+  const [encoder, crossKv, decoderStep] = sessions;
   const dK = config.d_model / config.nhead;
   const int64 = (values, dims) => new ort.Tensor('int64', BigInt64Array.from(values, BigInt), dims);
   let cross; // [L, 2, 1, h, S, d_k]
@@ -136,7 +190,7 @@ async function loadOrt(ort, dir, config, sessionOptions) {
       return out.logits.data;
     },
     async dispose() {
-      for (const s of [encoder, crossKv, decoderStep]) await s.release();
+      for (const s of sessions) await s.release();
     },
   };
 }
@@ -151,8 +205,11 @@ function argmax(logits) {
 }
 
 /**
- * Encodes ref.src_ids and runs ref.steps forced greedy steps from bos. With refLogits
- * (Float32Array [steps, V], PyTorch's), also returns the largest |logit - PyTorch logit|.
+ * Encodes ref.src_ids, then ref.steps greedy steps from bos, each fed the argmax of the step
+ * before. With refLogits (PyTorch's, Float32Array [steps, V]) the run is teacher-forced
+ * instead: each step is fed PyTorch's previous id, so that every step's logits compare with
+ * PyTorch's on the same prefix, even where a q8 peer's argmax went another way; it then also
+ * returns the largest |logit - PyTorch's logit|. Either way `ids` are the steps' argmaxes.
  */
 async function decodeForced(peer, ref, bosId, refLogits) {
   const t0 = performance.now();
@@ -165,10 +222,11 @@ async function decodeForced(peer, ref, bosId, refLogits) {
   for (let pos = 0; pos < ref.steps; pos++) {
     const s = performance.now();
     const logits = await peer.step(token, pos);
-    token = argmax(logits);
+    const id = argmax(logits);
     stepMs.push(performance.now() - s);
-    ids.push(token);
+    ids.push(id);
     if (refLogits) maxDiff = Math.max(maxDiff, maxAbsDiff(logits, refLogits.subarray(pos * logits.length, (pos + 1) * logits.length)));
+    token = refLogits ? ref.ids[pos] : id;
   }
   return { encodeMs, stepMs, totalMs: performance.now() - t0, ids, maxDiff };
 }
@@ -180,7 +238,11 @@ function maxAbsDiff(a, b) {
   return m;
 }
 
-const sameIds = (a, b) => a.length === b.length && a.every((x, i) => x === b[i]);
+/** How many leading ids of `ids` are PyTorch's. */
+function samePrefix(ids, refIds) {
+  const differ = ids.findIndex((id, i) => id !== refIds[i]);
+  return differ < 0 ? ids.length : differ;
+}
 
 function median(xs) {
   const s = [...xs].sort((a, b) => a - b);
@@ -192,8 +254,9 @@ function median(xs) {
 
 function readShape(shape) {
   const dir = join(MODELS, shape);
-  for (const f of ['config.json', 'model.safetensors', 'encoder.onnx', 'cross_kv.onnx', 'decoder_step.onnx', 'reference.json', 'reference_logits.bin']) {
-    if (!existsSync(join(dir, f))) throw new Error(`${join(dir, f)} missing: run /usr/bin/python3 tools/export_bench_models.py`);
+  const graphs = GRAPHS.flatMap((g) => [`${g}.onnx`, `${g}_q8.onnx`]);
+  for (const f of ['config.json', 'model.safetensors', ...graphs, 'reference.json', 'reference_logits.bin']) {
+    if (!existsSync(join(dir, f))) throw new Error(`${join(dir, f)} missing: run .venv/bin/python tools/export_bench_models.py`);
   }
   const config = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
   const ref = JSON.parse(readFileSync(join(dir, 'reference.json'), 'utf8'));
@@ -204,75 +267,101 @@ function readShape(shape) {
 
 // ------------------------------------------------------------------ speed, in one process
 
-/** Speed rows of one shape: every available peer, warm-up then `reps` rotating runs. */
-async function benchSpeed(shape, peerNames, reps, log) {
+/** Speed rows of one shape: every contender that loads, warm-up then `reps` rotating runs. */
+async function benchSpeed(shape, all, reps, log) {
   const { dir, config, ref, refLogits } = readShape(shape);
   const peers = [];
   const rows = [];
-  for (const peer of peerNames) {
+  for (const c of all) {
     try {
-      peers.push({ peer, impl: await loadPeer(peer, dir, config), runs: [], idsMatch: true, maxDiff: 0 });
+      peers.push({ c, impl: await loadPeer(c, dir, config), runs: [] });
     } catch (e) {
-      rows.push(speedRow(shape, peer, { note: firstLine(e) }));
+      rows.push(speedRow(shape, c, { note: firstLine(e) }));
     }
   }
-  const record = (p, run) => {
-    p.runs.push(run);
-    p.idsMatch &&= sameIds(run.ids, ref.ids);
-  };
-  // Warm-up, and the one run that also compares logits with PyTorch.
+  // Warm-up, and the one run that compares logits with PyTorch's (teacher-forced).
   for (const p of peers) {
     const run = await decodeForced(p.impl, ref, config.bos_id, refLogits);
     p.maxDiff = run.maxDiff;
-    p.idsMatch = sameIds(run.ids, ref.ids);
-    const step = run.ids.findIndex((id, i) => id !== ref.ids[i]);
-    if (step >= 0) p.note = `ids differ from PyTorch's from step ${step} (${run.ids[step]} vs ${ref.ids[step]})`;
+    p.matches = run.ids.filter((id, i) => id === ref.ids[i]).length;
   }
   for (let rep = 0; rep < reps; rep++) {
     for (let i = 0; i < peers.length; i++) {
       const p = peers[(i + rep) % peers.length];
-      record(p, await decodeForced(p.impl, ref, config.bos_id));
+      p.runs.push(await decodeForced(p.impl, ref, config.bos_id));
     }
     log(`${shape}: rep ${rep + 1}/${reps}`);
   }
   for (const p of peers) {
     await p.impl.dispose();
-    rows.push(speedRow(shape, p.peer, {
+    const prefix = Math.min(...p.runs.map((r) => samePrefix(r.ids, ref.ids)));
+    const run = p.runs.find((r) => samePrefix(r.ids, ref.ids) === prefix);
+    // q8 is not expected to keep PyTorch's ids; fp32 is, and a difference is worth a note.
+    const note = p.c.dtype === 'fp32' && prefix < ref.steps
+      ? `ids differ from PyTorch's from step ${prefix} (${run.ids[prefix]} vs ${ref.ids[prefix]})` : undefined;
+    rows.push(speedRow(shape, p.c, {
       encoder_ms: median(p.runs.map((r) => r.encodeMs)),
       ms_per_token: median(p.runs.flatMap((r) => r.stepMs)),
       tokens_per_second: median(p.runs.map((r) => (ref.steps * 1000) / r.totalMs)),
-      ids_match: p.idsMatch,
+      ids_match: `${p.matches}/${ref.steps}`,
+      greedy_prefix: prefix,
       max_abs_logit_diff: p.maxDiff,
-      note: p.note,
+      note,
     }));
   }
-  return rows.sort((a, b) => peerNames.indexOf(a.peer) - peerNames.indexOf(b.peer));
+  return rows.sort((a, b) => all.findIndex((c) => sameContender(c, a)) - all.findIndex((c) => sameContender(c, b)));
+}
+
+const sameContender = (c, row) => c.peer === row.peer && c.dtype === row.dtype && c.build === (row.build ?? null);
+
+/** A row's first keys: shape, peer, our build (only on our rows), dtype. */
+function rowOf(shape, c) {
+  return { shape, peer: c.peer, ...(c.build ? { build: c.build } : {}), dtype: c.dtype };
 }
 
 /** One speed row with every key present (null when not measured), in a fixed order. */
-function speedRow(shape, peer, values) {
-  const row = { shape, peer };
-  for (const key of ['encoder_ms', 'ms_per_token', 'tokens_per_second', 'peak_rss_mb', 'ids_match', 'max_abs_logit_diff',
-    'ours_over_peer_encoder_ms', 'ours_over_peer_ms_per_token', 'ours_over_peer_tokens_per_second']) {
+function speedRow(shape, c, values) {
+  const row = rowOf(shape, c);
+  for (const key of ['encoder_ms', 'ms_per_token', 'tokens_per_second', 'peak_rss_mb', 'ids_match', 'greedy_prefix',
+    'max_abs_logit_diff', ...RATIOS]) {
     row[key] = values[key] ?? null;
   }
   if (values.note) row.note = values.note;
   return row;
 }
 
-/**
- * ours/peer ratios on every onnxruntime row (ms: above 1 means we are slower; tok/s: above 1,
- * faster). Ours is the last measured build: relaxed when it runs, as loadModel picks by default.
- */
+/** Our row of `dtype` that ratios use: the last build measured (relaxed when it runs, as loadModel picks by default). */
+const oursIn = (rows, dtype) => rows.filter((r) => ours(r) && r.dtype === dtype && r.ms_per_token != null).at(-1);
+
+/** The keys ratios() gives. */
+const RATIOS = ['ours_over_peer_encoder_ms', 'ours_over_peer_ms_per_token', 'ours_over_peer_tokens_per_second'];
+
+/** ours/peer (ms: above 1 means we are slower; tok/s: above 1, faster). */
+function ratios(us, peer) {
+  return {
+    ours_over_peer_encoder_ms: us.encoder_ms / peer.encoder_ms,
+    ours_over_peer_ms_per_token: us.ms_per_token / peer.ms_per_token,
+    ours_over_peer_tokens_per_second: us.tokens_per_second / peer.tokens_per_second,
+  };
+}
+
+/** ours/peer ratios on every measured onnxruntime row, against ours of the same dtype. */
 function addRatios(rows) {
-  const us = rows.filter((r) => buildOf(r.peer) && r.ms_per_token != null).at(-1);
-  if (!us) return;
   for (const r of rows) {
-    if (buildOf(r.peer) || r.ms_per_token == null) continue;
-    r.ours_over_peer_encoder_ms = us.encoder_ms / r.encoder_ms;
-    r.ours_over_peer_ms_per_token = us.ms_per_token / r.ms_per_token;
-    r.ours_over_peer_tokens_per_second = us.tokens_per_second / r.tokens_per_second;
+    const us = oursIn(rows, r.dtype);
+    if (us && !ours(r) && r.ms_per_token != null) Object.assign(r, ratios(us, r));
   }
+}
+
+/** The headline ratio: ours q8 against onnxruntime-web running the float graphs. */
+function headlineRow(shape, rows) {
+  const us = oursIn(rows, 'q8');
+  const web = rows.find((r) => r.peer === 'onnxruntime-web' && r.dtype === 'fp32' && r.ms_per_token != null);
+  const row = { shape, headline: 'wasmformer q8 / onnxruntime-web fp32', build: us?.build ?? null };
+  const measured = us && web ? ratios(us, web) : {};
+  for (const key of RATIOS) row[key] = measured[key] ?? null;
+  if (!us || !web) row.note = `not measured: ${!us ? 'wasmformer q8' : 'onnxruntime-web fp32'}`;
+  return row;
 }
 
 // ------------------------------------------------------------------ first token and memory, one child each
@@ -282,18 +371,18 @@ function addRatios(rows) {
  * instantiate, load the model, encode, one step), then the remaining forced steps; peak RSS is
  * the process's peak minus its RSS before the runtime was imported.
  */
-async function childMain(peer, shape) {
+async function childMain(c, shape) {
   const { dir, config, ref } = readShape(shape);
   const rss0 = process.memoryUsage().rss;
   const t0 = performance.now();
-  const impl = await loadPeer(peer, dir, config);
+  const impl = await loadPeer(c, dir, config);
   await impl.encode(ref.src_ids);
   const ids = [argmax(await impl.step(config.bos_id, 0))];
   const firstTokenMs = performance.now() - t0;
   for (let pos = 1; pos < ref.steps; pos++) ids.push(argmax(await impl.step(ids[pos - 1], pos)));
   const peak = peakRss();
   await impl.dispose();
-  const result = { first_token_ms: firstTokenMs, peak_rss_mb: (peak - rss0) / MiB, ids_match: sameIds(ids, ref.ids) };
+  const result = { first_token_ms: firstTokenMs, peak_rss_mb: (peak - rss0) / MiB, greedy_prefix: samePrefix(ids, ref.ids) };
   writeSync(1, JSON.stringify(result) + '\n');
 }
 
@@ -312,9 +401,10 @@ function peakRss() {
   return process.resourceUsage().maxRSS * 1024;
 }
 
-function runChild(peer, shape) {
+function runChild(c, shape) {
   const self = fileURLToPath(import.meta.url);
-  const child = spawnSync(process.execPath, [...process.execArgv, self, '--child', peer, shape], { encoding: 'utf8' });
+  const args = [...process.execArgv, self, '--child', c.peer, c.build ?? '-', c.dtype, shape];
+  const child = spawnSync(process.execPath, args, { encoding: 'utf8' });
   const last = child.stdout.trim().split('\n').at(-1);
   if (child.status !== 0 || !last) return { error: firstLine({ message: child.stderr || `exit ${child.status}` }) };
   return JSON.parse(last);
@@ -326,8 +416,7 @@ function ortWebDist() {
   return dirname(fileURLToPath(import.meta.resolve('onnxruntime-web')));
 }
 
-/** Sum of raw and gzip -9 sizes, each file compressed on its own as a server would send it. */
-/** Raw and gzip -9 bytes of each file (path or { label, bytes }), added up. */
+/** Raw and gzip -9 bytes of each file (path or { label, bytes }), added up: each file compressed on its own, as a server sends it. */
 function sizes(files) {
   let raw = 0;
   let gzip = 0;
@@ -348,10 +437,10 @@ async function minifiedBundle() {
 }
 
 /**
- * What a browser fetches to run each peer. Ours: that build's .wasm and the package's JS
- * bundled and minified (as onnxruntime-web ships its own). onnxruntime-web: the wasm-only
- * minified ESM bundle (glue included) and its SIMD .wasm. onnxruntime-node is not a browser
- * runtime: null.
+ * What a browser fetches to run each peer, whatever the dtype, keyed by peer (ours by build).
+ * Ours: that build's .wasm and the package's JS bundled and minified (as onnxruntime-web ships
+ * its own). onnxruntime-web: the wasm-only minified ESM bundle (glue included) and its SIMD
+ * .wasm, which runs the q8 graphs too. onnxruntime-node is not a browser runtime: absent.
  */
 async function runtimeSizes(builds) {
   const js = await minifiedBundle();
@@ -359,7 +448,7 @@ async function runtimeSizes(builds) {
   const sized = { 'onnxruntime-web': sizes([join(ortDist, 'ort.wasm.bundle.min.mjs'), join(ortDist, 'ort-wasm-simd-threaded.wasm')]) };
   for (const build of builds) {
     const wasm = join(DIST, `wasmformer.${build}.wasm`);
-    if (existsSync(wasm) && existsSync(join(DIST, 'index.js'))) sized[ours(build)] = sizes([wasm, js]);
+    if (existsSync(wasm) && existsSync(join(DIST, 'index.js'))) sized[build] = sizes([wasm, js]);
   }
   return sized;
 }
@@ -371,43 +460,46 @@ export async function run({ reps: repsFlag, shapes, builds }) {
   const reps = Number(repsFlag);
   if (!(reps >= 1)) throw new Error(`--reps must be a positive integer, got ${repsFlag}`);
   const log = (s) => console.error(s);
-  const peerNames = [...builds.map(ours), ...ORT_PEERS];
+  const all = contenders(builds);
 
   const speedRows = [];
   const runtimeRows = [];
+  const headlineRows = [];
   const runtime = await runtimeSizes(builds);
   for (const shape of shapes.split(',')) {
-    const rows = await benchSpeed(shape, peerNames, reps, log);
+    const rows = await benchSpeed(shape, all, reps, log);
     addRatios(rows);
     for (const row of rows) {
+      const c = all.find((x) => sameContender(x, row));
       let child = {};
       if (row.ms_per_token != null) {
-        log(`${shape}: first token and peak memory of ${row.peer} (child process)`);
-        child = runChild(row.peer, shape);
+        log(`${shape}: first token and peak memory of ${[c.peer, c.build, c.dtype].filter(Boolean).join(' ')} (child process)`);
+        child = runChild(c, shape);
         row.peak_rss_mb = child.peak_rss_mb ?? null;
-        if (child.ids_match === false) row.ids_match = false;
         if (child.error) row.note = `child: ${child.error}`;
+        else if (child.greedy_prefix !== row.greedy_prefix) row.note = `the child process's greedy prefix is ${child.greedy_prefix}`;
       }
+      const sized = runtime[c.build ?? c.peer];
       runtimeRows.push({
-        shape,
-        peer: row.peer,
-        runtime_bytes: runtime[row.peer]?.runtime_bytes ?? null,
-        runtime_gzip_bytes: runtime[row.peer]?.runtime_gzip_bytes ?? null,
+        ...rowOf(shape, c),
+        runtime_bytes: sized?.runtime_bytes ?? null,
+        runtime_gzip_bytes: sized?.runtime_gzip_bytes ?? null,
+        model_bytes: row.ms_per_token != null ? modelFiles(join(MODELS, shape), c).reduce((n, f) => n + statSync(f).size, 0) : null,
         first_token_ms: child.first_token_ms ?? null,
       });
     }
     speedRows.push(...rows);
+    headlineRows.push(headlineRow(shape, rows));
   }
-  // Rows name our peer "wasmformer" and say which kernel build ran in `build`.
-  return [...speedRows, ...runtimeRows].map((row) =>
-    buildOf(row.peer) ? { ...row, peer: 'wasmformer', build: buildOf(row.peer) } : row);
+  return [...speedRows, ...runtimeRows, ...headlineRows];
 }
 
 function firstLine(e) {
   return String(e?.message ?? e).trim().split('\n')[0];
 }
 
-// A child process measuring one peer's first token and peak memory (see runChild).
+// A child process measuring one contender's first token and peak memory (see runChild).
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href && process.argv[2] === '--child') {
-  await childMain(process.argv[3], process.argv[4]);
+  const [peer, build, dtype, shape] = process.argv.slice(3);
+  await childMain({ peer, build: build === '-' ? null : build, dtype }, shape);
 }

@@ -8,24 +8,36 @@ For each shape (base, small) writes bench/models/<shape>/:
   cross_kv.onnx                         memory [1,S,d] -> cross_kv [L,2,1,h,S,d_k]
   decoder_step.onnx                     token [1,1], pos [1], past_kv [L,2,1,h,P,d_k], cross_kv
                                         -> logits [1,V], present_kv [L,2,1,h,P+1,d_k]
+  encoder_q8.onnx, cross_kv_q8.onnx,    the same three graphs quantized as transformers.js makes
+  decoder_step_q8.onnx                  its q8 models (onnxruntime's quantize_dynamic: int8
+                                        weights, uint8 activations quantized at run time)
   reference.json, reference_logits.bin  the source ids, the 64 forced greedy ids and their
                                         logits [64,V] float32 from the full nn.Transformer
 
 The ONNX graphs are the same weights re-expressed as an incremental decoder (own attention code,
-no nn.MultiheadAttention), checked here against the full nn.Transformer forward.
+no nn.MultiheadAttention), checked here against the full nn.Transformer forward. Both sets of
+graphs are then run by onnxruntime (CPU, one thread), teacher-forced on PyTorch's ids: the float
+graphs must give PyTorch's logits, and what the q8 graphs give is printed and recorded in
+reference.json's "q8" (those figures are onnxruntime's arithmetic: the same on every run here,
+but another CPU's kernels may round the float parts differently).
 
 Run: .venv/bin/python tools/export_bench_models.py [--out bench/models] [--shapes base,small]
 """
 import argparse
 import inspect
 import json
+import logging
 import math
 import os
 
+import numpy as np
 import onnx
+import onnxruntime as ort
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from onnxruntime.quantization import QuantType, quantize_dynamic
 
 from seq2seq import Seq2SeqTransformer, sinusoid, write_safetensors
 
@@ -43,6 +55,18 @@ STEPS = 64
 SEED = 1234
 OPSET = 17
 ATOL = 1e-4
+GRAPHS = ("encoder", "cross_kv", "decoder_step")
+
+# transformers.js's q8, as its scripts/quantize.py (quantize_q8) and scripts/convert.py make it:
+# onnxruntime's dynamic (IntegerOps) quantization over every op type of its IntegerOpsRegistry
+# (quantize_dynamic's default), QInt8 weights (QUInt8 only in graphs with Conv or onnxruntime-genai's
+# attention ops: none here), QUInt8 activations, extra_options EnableSubgraph and MatMulConstBOnly.
+# convert.py turns per_channel and reduce_range on for every model type outside its
+# NO_PER_CHANNEL_REDUCE_RANGE_MODELS, and marian (opus-mt) is outside it. transformers.js builds its
+# ONNXQuantizer itself; quantize_dynamic builds the same one after a shape inference that changes no
+# weight. (Its onnxslim pass before quantizing has no counterpart here: torch's constant folding.)
+Q8_OPTIONS = dict(per_channel=True, reduce_range=True, weight_type=QuantType.QInt8,
+                  extra_options={"EnableSubgraph": True, "MatMulConstBOnly": True})
 
 
 # ---------------------------------------------------------------- the model's weights
@@ -224,6 +248,55 @@ def export(module, args, path, input_names, output_names, dynamic_axes):
     onnx.checker.check_model(path)
 
 
+def quantize_q8(out_dir):
+    """Writes <graph>_q8.onnx beside each float graph."""
+    for name in GRAPHS:
+        quantize_dynamic(os.path.join(out_dir, f"{name}.onnx"), os.path.join(out_dir, f"{name}_q8.onnx"),
+                         **Q8_OPTIONS)
+        onnx.checker.check_model(os.path.join(out_dir, f"{name}_q8.onnx"))
+
+
+def ort_teacher_forced(out_dir, suffix, src_ids, ids, c):
+    """onnxruntime (CPU, one thread) over the graphs <name><suffix>.onnx, fed bos + ids[:-1]
+    -> logits [len(ids), V]: the inputs PyTorch's reference logits were computed from."""
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = so.inter_op_num_threads = 1
+    encoder, cross_kv, step = (ort.InferenceSession(os.path.join(out_dir, f"{name}{suffix}.onnx"), so,
+                                                    providers=["CPUExecutionProvider"]) for name in GRAPHS)
+    h, d_k = c["nhead"], c["d_model"] // c["nhead"]
+    (memory,) = encoder.run(None, {"src": np.array([src_ids], dtype=np.int64)})
+    (cross,) = cross_kv.run(None, {"memory": memory})
+    past = np.zeros((c["num_decoder_layers"], 2, 1, h, 0, d_k), dtype=np.float32)
+    rows = []
+    for pos, token in enumerate([BOS_ID] + ids[:-1]):
+        logits, past = step.run(None, {"token": np.array([[token]], dtype=np.int64),
+                                       "pos": np.array([pos], dtype=np.int64),
+                                       "past_kv": past, "cross_kv": cross})
+        rows.append(logits[0])
+    return np.stack(rows)
+
+
+def check_q8(out_dir, src_ids, ids, full_logits, c, shape):
+    """The float graphs under onnxruntime must give PyTorch's logits; the q8 graphs' difference
+    from them and how many argmax ids stay PyTorch's -> reference.json's "q8"."""
+    reference = full_logits.numpy()
+    float_logits = ort_teacher_forced(out_dir, "", src_ids, ids, c)
+    q8_logits = ort_teacher_forced(out_dir, "_q8", src_ids, ids, c)
+    float_diff = float(np.abs(float_logits - reference).max())
+    assert float_diff < ATOL, f"onnxruntime's float graphs differ from nn.Transformer by {float_diff:.2e}"
+    q8 = {"max_abs_logit_diff_vs_float_graphs": float(np.abs(q8_logits - float_logits).max()),
+          "max_abs_logit_diff_vs_pytorch": float(np.abs(q8_logits - reference).max()),
+          "argmax_equal_pytorch_ids": int((q8_logits.argmax(axis=1) == np.array(ids)).sum()),
+          "steps": len(ids),
+          "options": {**Q8_OPTIONS, "weight_type": Q8_OPTIONS["weight_type"].name}}
+    size = lambda suffix: sum(os.path.getsize(os.path.join(out_dir, f"{n}{suffix}.onnx")) for n in GRAPHS)
+    print(f"[{shape}] onnxruntime, teacher-forced on PyTorch's ids: float graphs max|dlogit| {float_diff:.2e}; "
+          f"q8 graphs max|dlogit| {q8['max_abs_logit_diff_vs_float_graphs']:.2e} vs the float graphs, "
+          f"argmax = PyTorch's id at {q8['argmax_equal_pytorch_ids']}/{len(ids)} steps, "
+          f"{size('_q8') / 2**20:.1f} MiB of graphs vs {size('') / 2**20:.1f}")
+    return q8
+
+
 def config_for(shape):
     c = dict(SHAPES[shape])
     c.update(activation="relu", norm_first=False, layer_norm_eps=1e-5, final_norm=True,
@@ -294,10 +367,12 @@ def build(shape, out_dir):
                       cross), os.path.join(out_dir, "decoder_step.onnx"),
                ["token", "pos", "past_kv", "cross_kv"], ["logits", "present_kv"],
                {"past_kv": {4: "P"}, "cross_kv": {4: "S"}, "present_kv": {4: "P1"}})
+    quantize_q8(out_dir)
+    q8 = check_q8(out_dir, src_ids.tolist(), ids, full_logits, c, shape)
 
     with open(os.path.join(out_dir, "reference.json"), "w") as f:
         json.dump({"src_ids": src_ids.tolist(), "ids": ids, "steps": STEPS,
-                   "min_top2_gap": min_gap}, f)
+                   "min_top2_gap": min_gap, "q8": q8}, f)
     full_logits.numpy().astype("<f4").tofile(os.path.join(out_dir, "reference_logits.bin"))
 
     for name in sorted(os.listdir(out_dir)):
@@ -311,6 +386,9 @@ def main():
     parser.add_argument("--out", default=os.path.join(root, "bench", "models"))
     parser.add_argument("--shapes", default="base,small")
     args = parser.parse_args()
+    # quantize_dynamic warns on every graph that it was not pre-processed (onnxruntime's
+    # quant_pre_process); transformers.js does not pre-process either.
+    logging.getLogger().setLevel(logging.ERROR)
     for shape in args.shapes.split(","):
         build(shape, os.path.join(args.out, shape))
 

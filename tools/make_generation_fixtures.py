@@ -16,6 +16,22 @@ different lengths (plain random weights repeat one token until the length limit)
   - final_logits_bias centres the logits: minus each token's mean logit over random teacher-forced
     inputs, plus a little noise, plus a per-case eos bias.
 
+Folder cases (FOLDER_CASES, or --folder DIR --case NAME) record a trained folder instead, one
+already in the repository, as it is: only expected.json is written, into
+test/fixtures/generation/<case>/, and its model field names the folder for the tests to load.
+The folder is read as for every case, MarianMTModel.from_pretrained(folder, dtype=torch.float32):
+float16 weights are widened to float32 and computed in float32, which is what wasmformer does, so
+that is the reference (from_pretrained's default dtype, "auto", would compute in float16 instead;
+checks.float16_same_ids counts the kept examples that float16 decodes the same). The float64 and
+jittered copies are copies of those widened weights. Sources are held-out pairs from the folder's
+heldout.json (train_marian_demo.py's layout, whose input_ids are MarianTokenizer(en).input_ids,
+asserted): per band of source lengths (bands), candidates pairs drawn at random (seeded), of
+which keep are kept as random sources are (below). The settings, batches and sampling records are
+the random cases' (sampled of them, each six rows of the whole vocabulary, tried flattest first
+step first). Besides, the kept greedy and beam-4 examples must be the ids heldout.json recorded
+for their pairs, and texts gives the English of each source and the German of those outputs, for
+a text-level test.
+
 Sources are random (3 to 17 ids, eos last); of CANDIDATES, KEEP are kept among those whose greedy
 and beam-4 runs are robust (below), preferring those where early_stopping "never" or
 (length_penalty 0.6, early_stopping True) changes the best beam-4 hypothesis, which is rarer than
@@ -31,11 +47,14 @@ JITTER (relative) decode the same ids, so float rounding cannot flip it. Every b
 re-derived by reference_beam_search below, an independent implementation of the algorithm that
 tools/BEAM_SEARCH.md describes; the script stops if one disagrees. Batches of the kept sources are
 decoded together (right-padded with pad_token_id, attention_mask 0 on the padding, as
-MarianTokenizer pads) and must equal the single runs. Seeded, single-threaded, about 3 minutes.
+MarianTokenizer pads) and must equal the single runs. Seeded, single-threaded: about 3 minutes
+for the random cases, about 20 minutes for en_de_messages.
 
 expected.json:
   case, about, transformers_version, torch_version
-  weights: the structure's parameters (see CASES)
+  model: (folder cases) the folder recorded, relative to the repository's root; the case's
+         directory holds only expected.json
+  weights: (random cases) the structure's parameters (see CASES)
   generation_config: the folder's generation fields (what kwargs do not override)
   sources: [[id, ...]]    each ends with eos, as MarianTokenizer makes them
   settings: [{name, kwargs, examples: [{source, outputs: [output], ties: [[i, j, ...]]}],
@@ -67,13 +86,21 @@ expected.json:
     (checked here: draws first tokens drawn by transformers all lie in allowed and their
     frequencies are within 5 sigma of softmax(scores); and scores equal temperature, top-k and
     top-p applied to logits as tools/BEAM_SEARCH.md describes)
-  checks: {robust_candidates: how many random sources had robust greedy and beam-4 runs,
+  checks: {robust_candidates: how many candidate sources had robust greedy and beam-4 runs,
            reference_beam_search: how many examples reference_beam_search re-derived, jitter,
            max_logit_change_jitter / _float64: the largest teacher-forced logit change from the
-           float32 model to the jittered / float64 copy, max_score_difference_float64}
+           float32 model to the jittered / float64 copy, max_score_difference_float64,
+           float16_same_ids: (folder cases with float16 weights) per setting, "n of kept": how
+           many kept examples the folder decodes to the same ids (ties as sets) when computed
+           in float16, as from_pretrained loads it by default}
+  texts: (folder cases) {sources: [text], heldout: [index], settings: [{name, examples: [{source, outputs: [text]}]}]}
+    sources: the English of each source (heldout.json's en); heldout: its index in heldout.json's items
+    settings: greedy and beam4 (TEXT_SETTINGS), their examples in the same order: each output's
+              German, MarianTokenizer.decode(ids, skip_special_tokens=True) with the folder's tokenizer
 
 Run with the venv that has transformers 5.18 (see make_marian_fixtures.py):
-  .venv/bin/python tools/make_generation_fixtures.py [--case NAME] [--out DIR]
+  .venv/bin/python tools/make_generation_fixtures.py [--case NAME] [--out DIR]    every case, or those named
+  .venv/bin/python tools/make_generation_fixtures.py --folder models/en-de-messages --case en_de_messages
 """
 
 import argparse
@@ -87,7 +114,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import transformers
-from transformers import MarianMTModel
+from transformers import MarianMTModel, MarianTokenizer
 
 from make_marian_fixtures import REPO, build_model, f32, save_folder
 
@@ -138,6 +165,25 @@ CASES = [
          dtype=torch.float32, generation_in='file', seed=23,
          structure=dict(positions=2.0, eos_ramp=10.0, eos_gain=2.0, cross=0.5, sharpness=1.5, noise=0.1, eos_bias=0.2),
          limit_max_new_tokens=6, min_new_tokens=18),
+]
+
+# Each folder case: a trained folder already in the repository (relative to REPO), recorded as it
+# is; its sources are held-out pairs of its heldout.json (train_marian_demo.py's layout). bands:
+# source lengths (eos included), from each of which candidates pairs drawn with seed are tried and
+# keep are kept (choose_heldout_sources); sampled: sources with sampling records (each holds 6 rows
+# of the whole vocabulary, about 250 KB at 7044 ids), flattest_sampled: tried flattest first
+# step first (a trained model's first token is often over 0.8 likely, which leaves top_p 0.8 one
+# token); the lengths its settings use as in CASES.
+FOLDER_DEFAULTS = dict(bands=((2, 4), (5, 8), (9, 14), (15, 20), (21, 30), (31, 40)), candidates=15,
+                       keep=(3, 4, 4, 3, 3, 3), seed=1, sampled=1, flattest_sampled=True,
+                       limit_max_new_tokens=6, min_new_tokens=12)
+FOLDER_CASES = [
+    dict(FOLDER_DEFAULTS, name='en_de_messages', folder='models/en-de-messages',
+         about='The trained English -> German demo (train_marian_demo.py): swish, d_model 256, 3 + 3 layers, one '
+         'shared vocabulary of 7044 (pad 7043, eos 0), forced eos, max_length 512, float16 weights. Recorded in '
+         'float32 over the weights widened to float32, as wasmformer computes (from_pretrained\'s default '
+         'dtype would compute in float16: checks.float16_same_ids). Sources are held-out texts (texts.sources) '
+         'as MarianTokenizer encodes them.'),
 ]
 
 COMMON = dict(return_dict_in_generate=True, output_scores=True)
@@ -310,11 +356,21 @@ def effective(model, kwargs):
     return p
 
 
-def log_probs(model, src, prefixes):
-    """log_softmax of the next-token logits after each prefix (a full teacher-forced pass), float32."""
+def encode(model, src):
+    """The encoder's output for one source, (1, len(src), d_model)."""
     with torch.no_grad():
-        logits = model(input_ids=torch.tensor([src] * len(prefixes)), decoder_input_ids=torch.tensor(prefixes)).logits
-    return torch.log_softmax(logits[:, -1].float(), dim=-1).numpy()
+        return model.get_encoder()(input_ids=torch.tensor([src])).last_hidden_state
+
+
+def log_probs(model, memory, prefixes):
+    """log_softmax of the next-token logits after each prefix, float32: the decoder over the whole
+    prefix (no cache) on the source's encoder output, the output layer on its last position only
+    (the cost of a 511-token hypothesis is the decoder's, not 511 x vocab logits per step)."""
+    with torch.no_grad():
+        hidden = model.model.decoder(input_ids=torch.tensor(prefixes), use_cache=False,
+                                     encoder_hidden_states=memory.expand(len(prefixes), -1, -1)).last_hidden_state
+        logits = model.lm_head(hidden[:, -1]) + model.final_logits_bias[0]
+    return torch.log_softmax(logits.float(), dim=-1).numpy()
 
 
 def process(prefix, row, p):
@@ -346,8 +402,9 @@ def reference_beam_search(model, src, p):
     k, eos, lp, early = p['num_beams'], p['eos'], p['length_penalty'], p['early_stopping']
     beams = [([p['start']], np.float32(0.0))] + [([p['start']], np.float32(-1e9))] * (k - 1)
     finished = []  # (score / length ** lp, ids), best first, at most k
+    memory = encode(model, src)
     while True:
-        rows = log_probs(model, src, [ids for ids, _ in beams])
+        rows = log_probs(model, memory, [ids for ids, _ in beams])
         totals = np.concatenate([score + process(ids, row, p) for (ids, score), row in zip(beams, rows)])
         vocab = rows.shape[1]
         running, all_done = [], True
@@ -460,14 +517,49 @@ def robust_run(models, src, kwargs):
     return run
 
 
+def is_robust(models, src):
+    """Whether src's greedy and beam-4 runs are robust (robust_run drops neither)."""
+    return all(robust_run(models, src, dict(num_beams=n))['dropped_by'] is None for n in (1, 4))
+
+
+def most_telling(model, sources, n):
+    """The indices of the n most telling of sources (telling; the earlier first among equals), in order."""
+    ranked = sorted(range(len(sources)), key=lambda i: (-telling(model, sources[i]), i))
+    return sorted(ranked[:n])
+
+
 def choose_sources(models, case):
     """KEEP of the candidate sources whose greedy and beam-4 runs are robust, the most telling
     ones; and how many candidates were robust."""
     candidates = candidate_sources(case, models['float32'].config)
-    robust = [s for s in candidates
-              if all(robust_run(models, s, dict(num_beams=n))['dropped_by'] is None for n in (1, 4))]
-    ranked = sorted(range(len(robust)), key=lambda i: (-telling(models['float32'], robust[i]), i))
-    return [robust[i] for i in sorted(ranked[:KEEP])], f'{len(robust)} of {len(candidates)}'
+    robust = [s for s in candidates if is_robust(models, s)]
+    return [robust[i] for i in most_telling(models['float32'], robust, KEEP)], f'{len(robust)} of {len(candidates)}'
+
+
+def choose_heldout_sources(models, case, items):
+    """choose_sources over held-out pairs, band by band: of each band's candidates (heldout_candidates),
+    its keep count of the most telling among those whose greedy and beam-4 runs are robust (the
+    earlier drawn first among equals). The chosen pairs' indices into items, shortest band first
+    and in file order within a band; and how many candidates were robust."""
+    chosen, robust_count, tried = [], 0, 0
+    for band, keep in zip(heldout_candidates(case, items), case['keep']):
+        robust = [i for i in band if is_robust(models, items[i]['input_ids'])]
+        chosen += sorted(robust[j] for j in most_telling(models['float32'], [items[i]['input_ids'] for i in robust], keep))
+        robust_count, tried = robust_count + len(robust), tried + len(band)
+    return chosen, f'{robust_count} of {tried}'
+
+
+def heldout_candidates(case, items):
+    """Per band of case['bands'] (lowest, highest source length, eos included), case['candidates']
+    indices of held-out pairs of that length drawn at random (seeded), in the order drawn: a
+    source's telling is mostly 0 on a trained model, so the draw, not heldout.json's order (by
+    English text), decides among equals."""
+    g = torch.Generator().manual_seed(case['seed'] + 2000)
+    bands = []
+    for low, high in case['bands']:
+        inside = [i for i, item in enumerate(items) if low <= len(item['input_ids']) <= high]
+        bands.append([inside[j] for j in torch.randperm(len(inside), generator=g)[:case['candidates']].tolist()])
+    return bands
 
 
 def telling(model, src):
@@ -545,16 +637,49 @@ def max_logit_change(models, sources, other):
     return change
 
 
-def sampling_records(models, sources):
-    """Sampling records of the first SAMPLED sources whose allowed sets are robust."""
+def sampling_records(models, sources, count, order):
+    """Sampling records of the first count sources, tried in order (indices), whose allowed sets are robust."""
     records = []
-    for i, src in enumerate(sources):
-        record = sampling_record(models, src)
+    for i in order:
+        record = sampling_record(models, sources[i])
         if record is not None:
             records.append(dict(source=i, **record))
-        if len(records) == SAMPLED:
+        if len(records) == count:
             break
     return records
+
+
+def record(models, sources, case, robust):
+    """expected.json's fields from generation_config on, for the chosen sources: the settings'
+    examples, the batches, the sampling records and the checks."""
+    records, score_difference = record_settings(models, sources, case)
+    by_name = {r['name']: r for r in records}
+    checks = dict(robust_candidates=robust,
+                  reference_beam_search=sum(len(r['examples']) for r in records if r['kwargs']['num_beams'] > 1),
+                  jitter=JITTER, max_logit_change_jitter=max_logit_change(models, sources, 'jitter'),
+                  max_logit_change_float64=max_logit_change(models, sources, 'float64'),
+                  max_score_difference_float64=score_difference)
+    generation_config = models['float32'].generation_config.to_diff_dict()
+    generation_config.pop('transformers_version', None)
+    return dict(generation_config=generation_config, sources=sources, settings=records,
+                batches=[record_batch(models['float32'], sources, by_name[n]) for n in ('greedy', 'beam4')],
+                sampling=dict(draws=DRAWS, sources=sampling_records(models, sources, case.get('sampled', SAMPLED),
+                                                                    sampling_order(models['float32'], sources, case))),
+                checks=checks)
+
+
+def sampling_order(model, sources, case):
+    """The order sampling_records tries sources in: as they are, or with flattest_sampled by the
+    first step's largest probability (logits as sampling_record takes them), lowest first."""
+    if not case.get('flattest_sampled'):
+        return range(len(sources))
+    top = [float(first_scores(model, src, dict(num_beams=1, do_sample=False)).softmax(-1).max()) for src in sources]
+    return sorted(range(len(sources)), key=lambda i: (top[i], i))
+
+
+def write_expected(folder, expected):
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / 'expected.json').write_text(json.dumps(expected, separators=(',', ':')) + '\n')
 
 
 def make_case(case, out):
@@ -566,22 +691,74 @@ def make_case(case, out):
     save_folder(folder, case, model)
     models = load(folder)
     sources, robust = choose_sources(models, case)
-    records, score_difference = record_settings(models, sources, case)
-    by_name = {r['name']: r for r in records}
-    checks = dict(robust_candidates=robust,
-                  reference_beam_search=sum(len(r['examples']) for r in records if r['kwargs']['num_beams'] > 1),
-                  jitter=JITTER, max_logit_change_jitter=max_logit_change(models, sources, 'jitter'),
-                  max_logit_change_float64=max_logit_change(models, sources, 'float64'),
-                  max_score_difference_float64=score_difference)
-    generation_config = models['float32'].generation_config.to_diff_dict()
-    generation_config.pop('transformers_version', None)
     expected = dict(case=case['name'], about=case['about'] + ' ' + ABOUT, transformers_version=transformers.__version__,
-                    torch_version=torch.__version__, weights=case['structure'], generation_config=generation_config,
-                    sources=sources, settings=records,
-                    batches=[record_batch(models['float32'], sources, by_name[n]) for n in ('greedy', 'beam4')],
-                    sampling=dict(draws=DRAWS, sources=sampling_records(models, sources)), checks=checks)
-    (folder / 'expected.json').write_text(json.dumps(expected, separators=(',', ':')) + '\n')
+                    torch_version=torch.__version__, weights=case['structure'], **record(models, sources, case, robust))
+    write_expected(folder, expected)
     return expected, folder
+
+
+def make_folder_case(case, out):
+    """Records the case's trained folder: writes only expected.json (with model, the folder's path
+    from REPO, and texts) into out / name; returns its content and that directory."""
+    model_folder = (REPO / case['folder']).resolve()
+    models = load(model_folder)
+    items = json.loads((model_folder / 'heldout.json').read_text())['items']
+    chosen, robust = choose_heldout_sources(models, case, items)
+    body = record(models, [items[i]['input_ids'] for i in chosen], case, robust)
+    check_heldout(body['settings'], [items[i] for i in chosen], models['float32'].config.eos_token_id)
+    body['checks']['float16_same_ids'] = float16_same_ids(model_folder, body['sources'], body['settings'])
+    expected = dict(case=case['name'], about=case['about'] + ' ' + ABOUT, model=from_repo(model_folder),
+                    transformers_version=transformers.__version__, torch_version=torch.__version__, **body,
+                    texts=texts(model_folder, [items[i] for i in chosen], chosen, body['settings']))
+    folder = out / case['name']
+    write_expected(folder, expected)
+    return expected, folder
+
+
+def from_repo(path):
+    """path relative to the repository's root (as posix), or as it is when it lies outside."""
+    return path.relative_to(REPO).as_posix() if path.is_relative_to(REPO) else path.as_posix()
+
+
+TEXT_SETTINGS = ('greedy', 'beam4')  # the settings whose outputs texts decodes
+
+
+def texts(model_folder, items, chosen, records):
+    """The English of each source (asserted to encode to it with the folder's MarianTokenizer), its
+    index in heldout.json, and the German of each TEXT_SETTINGS output as MarianTokenizer decodes it."""
+    tokenizer = MarianTokenizer.from_pretrained(model_folder)
+    for item in items:
+        assert tokenizer(item['en']).input_ids == item['input_ids'], item
+    def german(example):
+        return dict(source=example['source'],
+                    outputs=[tokenizer.decode(o['ids'], skip_special_tokens=True) for o in example['outputs']])
+    return dict(sources=[item['en'] for item in items], heldout=chosen,
+                settings=[dict(name=r['name'], examples=[german(e) for e in r['examples']])
+                          for r in records if r['name'] in TEXT_SETTINGS])
+
+
+def check_heldout(records, items, eos):
+    """The greedy and beam-4 examples kept are the ids heldout.json recorded for their pairs."""
+    for r in records:
+        if r['name'] in TEXT_SETTINGS:
+            for e in r['examples']:
+                o = e['outputs'][0]
+                assert o['ids'] + [eos] * o['eos'] == items[e['source']][f"{r['name']}_ids"], (r['name'], e)
+
+
+def float16_same_ids(model_folder, sources, records):
+    """Per setting, how many kept examples the folder decodes to the same ids when loaded as
+    from_pretrained does by default (float16 weights computed in float16), as 'n of kept'; None
+    unless the folder's weights are float16."""
+    model = MarianMTModel.from_pretrained(model_folder).eval()
+    if model.dtype != torch.float16:
+        return None
+    agree = {}
+    for r in records:
+        same = sum(same_ids(e['outputs'], generate(model, [sources[e['source']]], r['kwargs'])[0], e['ties'])
+                   for e in r['examples'])
+        agree[r['name']] = f"{same} of {len(r['examples'])}"
+    return agree
 
 
 def summary(expected, folder):
@@ -605,12 +782,27 @@ def expected_limit(expected, setting):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('--case', action='append', help='only this case (repeatable)')
+    ap.add_argument('--folder', type=Path, help='record this trained folder (with a heldout.json as '
+                    'train_marian_demo.py writes it) as the one --case, with the parameters of the FOLDER_CASES '
+                    'entry of that name if there is one, else FOLDER_DEFAULTS')
     ap.add_argument('--out', type=Path, default=REPO / 'test' / 'fixtures' / 'generation')
     args = ap.parse_args()
     torch.set_num_threads(1)
+    if args.folder:
+        if not args.case or len(args.case) != 1:
+            ap.error('--folder records one case: give its name with --case')
+        name = args.case[0]
+        known = next((c for c in FOLDER_CASES if c['name'] == name), None)
+        case = dict(known or dict(FOLDER_DEFAULTS, name=name, about=f'The trained folder {args.folder}.'),
+                    folder=args.folder.resolve())
+        print(summary(*make_folder_case(case, args.out)), flush=True)
+        return
     for case in CASES:
         if not args.case or case['name'] in args.case:
             print(summary(*make_case(case, args.out)), flush=True)
+    for case in FOLDER_CASES:
+        if not args.case or case['name'] in args.case:
+            print(summary(*make_folder_case(case, args.out)), flush=True)
 
 
 if __name__ == '__main__':

@@ -20,8 +20,8 @@ export function quantizeMatrix(x: Float32Array, rows: number, cols: number): Qua
     const inv = LEVELS / top;
     const out = values.subarray(i * cols, (i + 1) * cols);
     for (let j = 0; j < cols; j++) {
-      const v = row[j] * inv;
-      out[j] = Math.min(LEVELS, Math.max(-LEVELS, Math.sign(v) * Math.round(Math.abs(v))));
+      const v = row[j] * inv; // |v| <= 127 (up to rounding, which Math.round takes back)
+      out[j] = v < 0 ? -Math.round(-v) : Math.round(v);
     }
   }
   return { values, scales };

@@ -1,10 +1,11 @@
-// generate() against transformers' own (tools/make_generation_fixtures.py, random Marian folders
-// whose decodings float rounding cannot flip): greedy, beam search in every setting the fixtures
-// hold, batches equal to single runs, and sampling's warped distribution and draws.
+// generate() against transformers' own (tools/make_generation_fixtures.py: random Marian folders,
+// and the trained English -> German demo, on sources whose decodings float rounding cannot flip):
+// greedy, beam search in every setting the fixtures hold, batches equal to single runs, sampling's
+// warped distribution and draws, and for the demo the German text of its greedy and beam-4 outputs.
 import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { loadModel, type GenerateOptions, type Hypothesis, type Model } from '../../dist/index.js';
+import { loadModel, loadTranslator, type GenerateOptions, type Hypothesis, type Model } from '../../dist/index.js';
 import { warpScores } from '../../dist/generate/processors.js';
 import type { Settings } from '../../dist/generate/index.js';
 import { BUILD } from '../helpers.js';
@@ -26,17 +27,23 @@ interface SamplingSetting {
 
 interface GenerationExpected {
   case: string;
+  /** Folder cases: the recorded folder, from the repository's root (the case's directory holds only expected.json). */
+  model?: string;
   sources: number[][];
   settings: { name: string; kwargs: Record<string, unknown>; examples: { source: number; outputs: Output[]; ties: number[][] }[] }[];
   batches: { name: string; kwargs: Record<string, unknown>; sources: number[]; outputs: Output[][] }[];
   sampling: { draws: number; sources: { source: number; logits: (number | null)[]; settings: SamplingSetting[] }[] };
+  /** Folder cases: the English of each source, and the German transformers decodes from each setting's outputs. */
+  texts?: { sources: string[]; settings: { name: string; examples: { source: number; outputs: string[] }[] }[] };
 }
 
 const DIR = fileURLToPath(new URL('../fixtures/generation/', import.meta.url));
-const CASES = readdirSync(DIR).map((name) => ({
-  dir: DIR + name,
-  expected: JSON.parse(readFileSync(`${DIR}${name}/expected.json`, 'utf8')) as GenerationExpected,
-}));
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const CASES = readdirSync(DIR).map((name) => {
+  const expected = JSON.parse(readFileSync(`${DIR}${name}/expected.json`, 'utf8')) as GenerationExpected;
+  return { dir: expected.model === undefined ? DIR + name : ROOT + expected.model, expected };
+});
+const TEXT_CASES = CASES.filter((c) => c.expected.texts !== undefined);
 
 /** generate()'s keyword arguments as wasmformer's options (the output flags dropped). */
 function optionsOf(kwargs: Record<string, unknown>): GenerateOptions {
@@ -125,5 +132,17 @@ describe.each(CASES)('generate() as transformers: $expected.case', ({ dir, expec
     expect(new Set(runs.map((ids) => ids.join(','))).size).toBeGreaterThan(2);
     const beams = { ...options, numBeams: 3, seed: 9 }; // beam sampling: drawn candidates, seeded too
     expect(await model.search(src, beams)).toEqual(await model.search(src, beams));
+  });
+});
+
+describe.each(TEXT_CASES)('translate() as transformers: $expected.case', ({ dir, expected }) => {
+  const texts = expected.texts!;
+  it.each(texts.settings)('$name: the German of transformers\' outputs', async ({ name, examples }) => {
+    const translator = await loadTranslator(dir, { build: BUILD });
+    const setting = expected.settings.find((s) => s.name === name)!;
+    const options = optionsOf(setting.kwargs);
+    const got = await translator.translate(examples.map((e) => texts.sources[e.source]), options);
+    expect(got).toEqual(examples.map((e) => e.outputs[0]));
+    translator.dispose();
   });
 });
