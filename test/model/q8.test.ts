@@ -96,6 +96,6 @@ describe('q8 errors', () => {
     const bad = writeSafetensors(tensors);
     await expect(loadModel({ config, weights: bad }, { build: BUILD })).resolves.toBeDefined();
     const message = await rejectionOf(loadModel({ config, weights: bad }, { build: BUILD, dtype: 'q8' }), 'BAD_TENSOR');
-    expect(message).toBe(`tensor "${name}": element 5 is NaN, which int8 weights (dtype 'q8') cannot hold`);
+    expect(message).toBe(`weights: tensor "${name}": element 5 is NaN, which int8 weights (dtype 'q8') cannot hold`);
   });
 });
