@@ -2,7 +2,8 @@
 // seeded random-weight models, batch 1, a fixed 32-token source and 64 FORCED greedy steps
 // (argmax every step, never stopping at eos), each peer in two dtypes: fp32, and q8 (int8
 // weights). onnxruntime's q8 is its quantize_dynamic on the exported graphs, as transformers.js
-// makes its q8 models (tools/export_bench_models.py); ours is loadModel(dir, { dtype: 'q8' }).
+// makes its q8 models (tools/export_bench_models.py); ours is the folder `wasmformer quantize`
+// writes (bench/models/<shape>-q8, made on first use), which loads as q8 with no option.
 //
 //   .venv/bin/python tools/export_bench_models.py     (writes bench/models/{base,small}/)
 //   npm run bench -- peers [--json FILE] [--reps N] [--shapes base,small]
@@ -101,10 +102,20 @@ function contenders(builds) {
 /** Whether contender (or row) `c` is ours. */
 const ours = (c) => c.peer === 'wasmformer';
 
+/** The folder ours loads for dtype: q8 reads the quantized folder `wasmformer quantize` wrote beside the float one. */
+const ourFolder = (dir, dtype) => (dtype === 'q8' ? `${dir}-q8` : dir);
+
 /** The weight files contender `c` loads from `dir`. */
 function modelFiles(dir, c) {
-  if (ours(c)) return [join(dir, 'model.safetensors')]; // q8 too: quantized at load
+  if (ours(c)) return [join(ourFolder(dir, c.dtype), 'model.safetensors')];
   return GRAPHS.map((g) => join(dir, `${g}${c.dtype === 'q8' ? '_q8' : ''}.onnx`));
+}
+
+/** Writes bench/models/<shape>-q8 (wasmformer quantize) unless it is there. */
+function ensureQuantized(dir) {
+  if (existsSync(join(ourFolder(dir, 'q8'), 'model.safetensors'))) return;
+  const child = spawnSync(process.execPath, [join(DIST, 'cli.js'), 'quantize', '--model', dir, '--out', ourFolder(dir, 'q8')], { stdio: 'inherit' });
+  if (child.status !== 0) throw new Error(`wasmformer quantize --model ${dir} failed`);
 }
 
 /** Loads contender `c` on the model in `dir`. */
@@ -130,27 +141,13 @@ const ORT_LOADERS = {
   },
 };
 
-/**
- * wasmformer from this package's build (dist/index.js), running kernel build `build` in `dtype`.
- * fp32 passes no dtype (the default); a loadModel that refuses the option as unknown has no q8 yet.
- */
+/** wasmformer from this package's build (dist/index.js), running kernel build `build` on the folder of `dtype`. */
 async function loadWasmformer(dir, { build, dtype }) {
   const api = await importDist('index.js');
-  if (typeof api.loadModel !== 'function') throw new Error('not available: dist/index.js has no loadModel yet');
-  let model;
-  try {
-    model = await api.loadModel(dir, dtype === 'fp32' ? { build } : { build, dtype: OUR_DTYPE[dtype] });
-  } catch (e) {
-    if (e?.code === 'BAD_ARGUMENT' && /options\.dtype is not an option/.test(e.message)) {
-      throw new Error(`not available: loadModel takes no dtype option yet (${e.code}: options.dtype is not an option)`);
-    }
-    throw e;
-  }
-  // Before model.dtype exists, only fp32 gets here.
-  const got = model.dtype ?? 'f32';
-  if (got !== OUR_DTYPE[dtype]) {
+  const model = await api.loadModel(ourFolder(dir, dtype), { build });
+  if (model.dtype !== OUR_DTYPE[dtype]) {
     model.dispose();
-    throw new Error(`loadModel(dir, { dtype: '${OUR_DTYPE[dtype]}' }) gave a model of dtype ${got}`);
+    throw new Error(`${ourFolder(dir, dtype)} loaded as dtype ${model.dtype}, not ${OUR_DTYPE[dtype]}`);
   }
   return {
     encode: (srcIds) => model.encode(srcIds),
@@ -467,6 +464,7 @@ export async function run({ reps: repsFlag, shapes, builds }) {
   const headlineRows = [];
   const runtime = await runtimeSizes(builds);
   for (const shape of shapes.split(',')) {
+    ensureQuantized(join(MODELS, shape));
     const rows = await benchSpeed(shape, all, reps, log);
     addRatios(rows);
     for (const row of rows) {
