@@ -69,8 +69,8 @@ async function load({ source, options }: Extract<ToWorker, { type: 'load' }>): P
   try {
     const onProgress = (loaded: number, total: number): void => post({ type: 'progress', loaded, total });
     translator = await loadTranslator(source, { ...options, onProgress });
-    const { config, parameters, build, memoryBytes } = translator.model;
-    post({ type: 'ready', config, parameters, build, memoryBytes });
+    const { config, parameters, build, dtype, memoryBytes } = translator.model;
+    post({ type: 'ready', config, parameters, build, dtype, memoryBytes });
   } catch (e) {
     post({ type: 'failed', error: wire(e) });
   }

@@ -33,7 +33,7 @@ export type WireOptions = Omit<GenerateOptions, 'onToken' | 'attention' | 'signa
 /** The messages the worker sends. */
 export type FromWorker =
   | { type: 'progress'; loaded: number; total: number }
-  | { type: 'ready'; config: ModelConfig; parameters: number; build: Build; memoryBytes: number }
+  | { type: 'ready'; config: ModelConfig; parameters: number; build: Build; dtype: 'f32' | 'q8'; memoryBytes: number }
   | { type: 'failed'; error: WireError }
   | { type: 'token'; id: number; token: number; index: number; hypothesis: number[]; sentence: number; piece: string; attention?: AttentionStep[] }
   | { type: 'tokens'; id: number; ids: number[]; pieces: string[] }
@@ -96,6 +96,7 @@ export class WorkerTranslator {
   readonly config: ModelConfig;
   readonly parameters: number;
   readonly build: Build;
+  readonly dtype: 'f32' | 'q8';
   readonly memoryBytes: number;
   private channel: Channel | null;
   private readonly calls = new Map<number, Call>();
@@ -106,6 +107,7 @@ export class WorkerTranslator {
     this.config = Object.freeze(ready.config);
     this.parameters = ready.parameters;
     this.build = ready.build;
+    this.dtype = ready.dtype;
     this.memoryBytes = ready.memoryBytes;
     channel.listen((m) => this.receive(m), (message) => this.fail(message));
   }

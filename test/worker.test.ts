@@ -24,10 +24,20 @@ describe('a translator in a worker', () => {
     expect(worker.config).toEqual(local.model.config);
     expect(worker.parameters).toBe(local.model.parameters);
     expect(worker.build).toBe(local.model.build);
+    expect(worker.dtype).toBe('f32');
     for (const text of ['4019', '12,345']) {
       expect(await worker.tokenize(text)).toEqual({ ids: local.tokenizer.encode(text), pieces: local.tokenizer.tokenize(text) });
     }
     expect(await rejectionOf(worker.tokenize('12a'), 'BAD_INPUT')).toMatch(/character "a"/);
+  });
+
+  it('loads int8 weights when asked, and translates as a q8 model in this thread does', async () => {
+    const q8 = await createWorkerTranslator(numbersModel, { build: BUILD, dtype: 'q8' });
+    const here = await loadTranslator(DEMO, { build: BUILD, dtype: 'q8' });
+    expect(q8.dtype).toBe('q8');
+    const texts = samples.map((item) => item.text);
+    expect(await q8.translate(texts)).toEqual(await here.translate(texts));
+    q8.dispose();
   });
 
   it('translates as the model in this thread does, streaming ids as they come', async () => {

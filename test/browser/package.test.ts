@@ -129,17 +129,19 @@ describe('the packed package in a new project', () => {
       await server?.close();
     });
 
-    it('builds without configuration, and the built page translates in Chromium (here and in a worker)', async () => {
+    it('builds without configuration, and the built page translates in Chromium (here, with int8 weights, and in a worker)', async () => {
       const page = join(project, 'page');
       rmSync(page, { recursive: true, force: true });
       writeFileSync(join(project, 'index.html'), `<!doctype html><html><head><meta charset="utf-8"><link rel="icon" href="data:,"></head>
-        <body><p id="here"></p><p id="worker"></p><script type="module" src="./main.js"></script></body></html>`);
+        <body><p id="here"></p><p id="q8"></p><p id="worker"></p><script type="module" src="./main.js"></script></body></html>`);
       writeFileSync(join(project, 'main.js'), `
         import { loadTranslator } from 'wasmformer';
         import { demoModel, numbersModel } from 'wasmformer/demo';
         import { createWorkerTranslator } from 'wasmformer/worker';
         const here = await loadTranslator(demoModel);
         document.querySelector('#here').textContent = await here.translate('Directory not empty');
+        const q8 = await loadTranslator(demoModel, { dtype: 'q8' }); // int8 kernels, the relaxed build in Chromium
+        document.querySelector('#q8').textContent = q8.model.dtype + ' ' + q8.model.build + ': ' + await q8.translate('Directory not empty');
         const worker = await createWorkerTranslator(numbersModel);
         document.querySelector('#worker').textContent = await worker.translate('12,345');
       `);
@@ -155,6 +157,7 @@ describe('the packed package in a new project', () => {
       await tab.goto(new URL('/index.html', server.url).href);
       await tab.waitForFunction(() => document.querySelector('#worker')!.textContent !== '', null, { timeout: 30_000 });
       expect(await tab.textContent('#here')).toBe('Verzeichnis nicht leer');
+      expect(await tab.textContent('#q8')).toBe('q8 relaxed: Verzeichnis nicht leer');
       expect(await tab.textContent('#worker')).toBe('twelve thousand three hundred forty-five');
       expect(problems).toEqual([]);
     });
