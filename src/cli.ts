@@ -27,6 +27,7 @@ decoding (default: the model's generation config, so beam search for opus-mt):
   --max-new-tokens N     tokens to generate at most, the final eos included
 options:
   --build simd|relaxed   the kernel build (default: the best this engine runs; not for quantize)
+  --dtype f32|q8         q8: int8 weights, quantized at load (default: as the folder stores them)
   -h, --help             this text
   --version              the version of wasmformer`;
 
@@ -38,6 +39,7 @@ const OPTIONS = {
   'num-beams': { type: 'string' },
   json: { type: 'boolean' },
   build: { type: 'string' },
+  dtype: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean' },
 } as const;
@@ -47,10 +49,10 @@ type Args = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPosition
 
 /** Each command and the flags it takes (besides --help and --version). */
 const COMMANDS: Record<string, { run: (args: Args) => Promise<void>; flags: Flag[] }> = {
-  demo: { run: demo, flags: ['build'] },
-  translate: { run: translate, flags: ['model', 'max-new-tokens', 'num-beams', 'json', 'build'] },
-  generate: { run: generate, flags: ['model', 'src-ids', 'max-new-tokens', 'num-beams', 'json', 'build'] },
-  info: { run: info, flags: ['model', 'json', 'build'] },
+  demo: { run: demo, flags: ['build', 'dtype'] },
+  translate: { run: translate, flags: ['model', 'max-new-tokens', 'num-beams', 'json', 'build', 'dtype'] },
+  generate: { run: generate, flags: ['model', 'src-ids', 'max-new-tokens', 'num-beams', 'json', 'build', 'dtype'] },
+  info: { run: info, flags: ['model', 'json', 'build', 'dtype'] },
   quantize: { run: quantize, flags: ['model', 'out'] },
 };
 
@@ -101,7 +103,7 @@ async function demo(args: Args): Promise<void> {
   const samples = JSON.parse(await readFile(new URL('../models/en-de-messages/samples.json', import.meta.url), 'utf8')) as { items: { en: string }[] };
   const texts = samples.items.map((item) => item.en);
   const { model } = translator;
-  console.log(`wasmformer demo: English to German program messages, a Marian model (${model.parameters.toLocaleString('en-US')} parameters, ${model.build} build)`);
+  console.log(`wasmformer demo: English to German program messages, a Marian model (${model.parameters.toLocaleString('en-US')} parameters, ${model.build} build, ${model.dtype} weights)`);
   console.log(`decoding as its generation_config.json says: beam search with ${model.config.generation.numBeams} beams\n`);
   // Warm-up: V8 runs the first calls of a WASM function in its baseline tier, then optimises it.
   await translator.translate(texts);
@@ -275,16 +277,17 @@ function open(args: Args): Promise<Model> {
   return loadModel(required(args, 'model'), options(args));
 }
 
-/** The kernel build asked for, and a progress line on a terminal while a large model loads. */
+/** The kernel build and dtype asked for, and a progress line on a terminal while a large model loads. */
 function options(args: Args): LoadOptions {
-  const build = args.values.build;
+  const { build, dtype } = args.values;
   if (build !== undefined && build !== 'simd' && build !== 'relaxed') fail(`--build must be simd or relaxed, got ${JSON.stringify(build)}`);
+  if (dtype !== undefined && dtype !== 'f32' && dtype !== 'q8') fail(`--dtype must be f32 or q8, got ${JSON.stringify(dtype)}`);
   const onProgress = (loaded: number, total: number): void => {
     if (!process.stderr.isTTY || total < 2 ** 24) return;
     process.stderr.write(`\rloading weights: ${(loaded / 2 ** 20).toFixed(0)} / ${(total / 2 ** 20).toFixed(0)} MiB`);
     if (loaded === total) process.stderr.write('\n');
   };
-  return { build, onProgress };
+  return { build, onProgress, ...(dtype === undefined ? {} : { dtype }) };
 }
 
 function required(args: Args, name: 'model' | 'src-ids' | 'out'): string {

@@ -54,7 +54,7 @@ describe('wasmformer CLI', () => {
     expect((await wasmformer('translate', '--num-beams', '1', a.en)).stdout).toBe(`${a.greedy}\n`);
     const demo = await wasmformer('demo');
     expect(demo.code).toBe(0);
-    expect(demo.stdout).toMatch(/^wasmformer demo: English to German program messages, a Marian model \(7,595,008 parameters, (simd|relaxed) build\)\n/);
+    expect(demo.stdout).toMatch(/^wasmformer demo: English to German program messages, a Marian model \(7,595,008 parameters, (simd|relaxed) build, f32 weights\)\n/);
     expect(demo.stdout).toContain(`${a.en.padEnd(Math.max(...samples.map((s) => s.en.length)))}  ->  ${a.beam4}   (`);
     expect(demo.stdout).toMatch(/one at a time: [\d.]+ ms; all 14 as one batch: [\d.]+ ms \([\d.]+x\)\n$/);
   });
@@ -76,6 +76,15 @@ describe('wasmformer CLI', () => {
     expect(info.config.dModel).toBe(config.d_model);
     expect(info.parameters).toBeGreaterThan(0);
     expect(info.memory_bytes).toBeGreaterThan(0);
+  });
+
+  it('--dtype q8 runs int8 weights, as loadModel(dir, { dtype: \'q8\' }) does', async () => {
+    const [q8, float] = await Promise.all([wasmformer('info', '--model', MODEL, '--json', '--dtype', 'q8'), wasmformer('info', '--model', MODEL, '--json')]);
+    const [a, b] = [JSON.parse(q8.stdout), JSON.parse(float.stdout)] as { dtype: string; memory_bytes: number }[];
+    expect([a.dtype, b.dtype]).toEqual(['q8', 'f32']);
+    expect(a.memory_bytes).toBeLessThan(b.memory_bytes);
+    const { code, stdout } = await wasmformer('translate', '--dtype', 'q8', 'Directory not empty');
+    expect({ code, stdout }).toEqual({ code: 0, stdout: 'Verzeichnis nicht leer\n' });
   });
 
   it('fails with one line naming the problem and status 1', async () => {
@@ -111,6 +120,8 @@ describe('wasmformer CLI', () => {
     [['generate', '--model', MODEL], '--src-ids is required (wasmformer --help)'],
     [['info', '--model', MODEL, '--src-ids', '5'], '--src-ids does not apply to info (wasmformer --help)'],
     [['info', '--model', MODEL, '--build', 'fast'], '--build must be simd or relaxed, got "fast"'],
+    [['info', '--model', MODEL, '--dtype', 'q4'], '--dtype must be f32 or q8, got "q4"'],
+    [['quantize', '--model', MODEL, '--out', '/tmp/wasmformer-nowhere', '--dtype', 'q8'], '--dtype does not apply to quantize (wasmformer --help)'],
     [['info', '--model', MODEL, 'extra'], 'info takes no text: "extra"'],
     [['quantize', '--model', MODEL], '--out is required (wasmformer --help)'],
     [['quantize', '--out', '/tmp/nowhere'], '--model is required (wasmformer --help)'],
