@@ -6,7 +6,7 @@ import { Embedding, sinusoid, type EmbeddingTable } from '../layers/embedding.js
 import { FeedForward } from '../layers/feedforward.js';
 import { Linear } from '../layers/linear.js';
 import { LayerNorm, Residual } from '../layers/norm.js';
-import { Act, createRuntime, index, type Quantized, type Region, type Runtime, type RuntimeOptions } from '../runtime/index.js';
+import { Act, createRuntime, index, MAX_Q8_K, type Quantized, type Region, type Runtime, type RuntimeOptions } from '../runtime/index.js';
 import { checkOptions, isFunction, type OptionSpec } from '../options.js';
 import { DecoderLayer } from './decoder.js';
 import { EncoderLayer } from './encoder.js';
@@ -192,8 +192,19 @@ export async function loadModel(source: ModelSource, options: LoadOptions = {}):
   let floats = 0;
   for (const entry of checked.tensors.values()) floats += size(entry.shape);
   const dtype = options.dtype ?? (checked.quantized ? 'q8' : 'f32');
+  if (dtype === 'q8') checkQ8Inputs(checked.config);
   const rt = await createRuntime({ ...options, initialBytes: options.initialBytes ?? estimateBytes(checked.config, floats, dtype) });
   return new Model(rt, buildTransformer(rt, checked, dtype), parameterCount(checked.resolved));
+}
+
+/** Every matmul input fits the int8 kernels' exact sums (assembly/quantized.ts), else an UNSUPPORTED error naming the width. */
+function checkQ8Inputs(c: ModelConfig): void {
+  const widths: [string, number][] = [['d_model', c.dModel], ['the encoder\'s feed-forward', c.encoderFfnDim], ['the decoder\'s feed-forward', c.decoderFfnDim]];
+  for (const [what, k] of widths) {
+    if (k > MAX_Q8_K) {
+      throw new WasmformerError('UNSUPPORTED', `dtype 'q8': ${what} (${k}) is wider than the ${MAX_Q8_K} inputs whose int8 sums stay exact; load this model with dtype 'f32'`);
+    }
+  }
 }
 
 /**

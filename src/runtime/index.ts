@@ -5,7 +5,7 @@ import { chooseBuild, compileModule, wasmUrl, type Build, type WasmSource } from
 
 export { Arena, index, type Region } from './arena.js';
 export { Heap } from './heap.js';
-export { Act, Kernels, type KernelExports, type Packed, type Quantized, type QuantizedRows } from './kernels.js';
+export { Act, Kernels, MAX_Q8_K, type KernelExports, type Packed, type Quantized, type QuantizedRows } from './kernels.js';
 export { firstNonFinite, quantizeMatrix } from './quantize.js';
 export { chooseBuild, supportedBuilds, type Build, type WasmSource } from './wasm.js';
 

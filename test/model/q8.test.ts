@@ -6,7 +6,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { loadModel, loadTranslator } from '../../dist/index.js';
-import { parseSafetensors, readF32 } from '../../dist/io/index.js';
+import { expectedTensors, parseConfig, parseSafetensors, readF32 } from '../../dist/io/index.js';
 import { corpusBleu } from '../../bench/bleu.js';
 import { DEMO, readDemo, type Item } from '../demo-model.js';
 import { rejectionOf } from '../expect-error.js';
@@ -84,6 +84,18 @@ describe('q8 errors', () => {
   it('refuses an unknown dtype, naming the option', async () => {
     const message = await rejectionOf(loadModel(DEMO, { build: BUILD, dtype: 'q4' as 'q8' }), 'BAD_ARGUMENT');
     expect(message).toMatch(/options\.dtype.*'f32' or 'q8'/);
+  });
+
+  it('refuses a feed-forward wider than the int8 sums hold (16384 inputs), naming it, where float32 loads it', async () => {
+    const config = {
+      d_model: 4, nhead: 1, num_encoder_layers: 1, num_decoder_layers: 1, dim_feedforward: 16385, activation: 'relu',
+      norm_first: false, layer_norm_eps: 1e-5, final_norm: true, scale_embedding: true, src_vocab_size: 8, tgt_vocab_size: 8,
+      max_len: 8, pad_id: 0, bos_id: 1, eos_id: 2,
+    };
+    const weights = writeSafetensors(Object.fromEntries(expectedTensors(parseConfig(config, 'config.json')).map((t) => [t.name, { shape: [...t.shape] }])));
+    await expect(loadModel({ config, weights }, { build: BUILD })).resolves.toBeDefined();
+    const message = await rejectionOf(loadModel({ config, weights }, { build: BUILD, dtype: 'q8' }), 'UNSUPPORTED');
+    expect(message).toBe("dtype 'q8': the encoder's feed-forward (16385) is wider than the 16384 inputs whose int8 sums stay exact; load this model with dtype 'f32'");
   });
 
   it('refuses a non-finite weight, naming the tensor, where float32 loads it', async () => {
