@@ -89,6 +89,25 @@ class Checkpoint implements CheckedModel {
     this.quantized = [...resolved.values()].some((r) => r.entry?.dtype === 'I8');
   }
 
+  private readonly quantizedRows = new Map<string, Quantized>();
+  private shared: Set<string> | null = null;
+
+  /** The stored matrices (name:row) that more than one slot reads. */
+  private sharedRows(): Set<string> {
+    if (this.shared === null) {
+      const seen = new Set<string>();
+      this.shared = new Set();
+      for (const slot of this.resolved.keys()) {
+        const r = this.stored(slot);
+        if (r === null || !isMatrix(r.source)) continue;
+        const key = `${r.entry.name}:${r.source.row ?? 0}`;
+        if (seen.has(key)) this.shared.add(key);
+        seen.add(key);
+      }
+    }
+    return this.shared;
+  }
+
   read(slot: Slot): Float32Array | null {
     const r = this.stored(slot);
     if (r === null) return null;
@@ -102,7 +121,14 @@ class Checkpoint implements CheckedModel {
     const r = this.stored(slot);
     if (r === null) return null;
     if (!isMatrix(r.source)) throw new WasmformerError('BAD_TENSOR', `${this.file}: ${slot} is not a matrix: it stays float`);
-    return this.quantizeTensor(r.entry, r.source.row ?? 0, r.source.shape[0]);
+    // A tied matrix (Marian's embeddings and generator) is quantized once, and kept for its other slots.
+    const key = `${r.entry.name}:${r.source.row ?? 0}`;
+    let q = this.quantizedRows.get(key);
+    if (q === undefined) {
+      q = this.quantizeTensor(r.entry, r.source.row ?? 0, r.source.shape[0]);
+      if (this.sharedRows().has(key)) this.quantizedRows.set(key, q);
+    }
+    return q;
   }
 
   readTensor(entry: TensorEntry): Float32Array {
@@ -122,9 +148,12 @@ class Checkpoint implements CheckedModel {
       return { values: this.int8(entry).subarray(row * cols, (row + rows) * cols), scales: this.scales(entry).subarray(row, row + rows) };
     }
     const x = readF32(this.bytes, entry, this.file).subarray(row * cols, (row + rows) * cols);
-    const bad = firstNonFinite(x);
-    if (bad >= 0) throw this.notFinite(entry.name, row * cols + bad, x[bad], "int8 weights (dtype 'q8') cannot hold");
-    return quantizeMatrix(x, rows, cols);
+    const q = quantizeMatrix(x, rows, cols);
+    if (q === null) {
+      const bad = firstNonFinite(x);
+      throw this.notFinite(entry.name, row * cols + bad, x[bad], "int8 weights (dtype 'q8') cannot hold");
+    }
+    return q;
   }
 
   /** The slot's stored tensor, following a tie to another slot; null when it is zero or computed. */

@@ -258,7 +258,7 @@ describe('quantizeMatrix', () => {
     const rows = 9;
     const cols = 37;
     const x = Float32Array.from({ length: rows * cols }, (_, i) => (Math.floor(i / cols) === 4 ? 0 : rand() * 10 ** (i % 5)));
-    const { values, scales } = quantizeMatrix(x, rows, cols);
+    const { values, scales } = quantizeMatrix(x, rows, cols)!;
     for (let i = 0; i < rows; i++) {
       const row = [...values.subarray(i * cols, (i + 1) * cols)];
       if (i === 4) {
