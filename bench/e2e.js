@@ -14,8 +14,9 @@
 // outside_matmul_pct and the rest: where a step's time goes, from a separate profiled run that
 // times every kernel call (js: the model's own code, argument checks, the argmax over logits).
 // 2. Searches: the base shape as a Marian folder with opus-mt-en-de's vocabulary (58101), one
-// 25-token source, generate() with greedy, beam 4 and beam 6 forced to 33 tokens (minNewTokens):
-//   { table: 'search', shape, vocab, build, search, ms_per_token, vs_greedy }
+// 25-token source, generate() with greedy, beam 4 and beam 6 forced to 33 tokens (minNewTokens),
+// float32 and q8:
+//   { table: 'search', shape, vocab, build, dtype, search, ms_per_token, vs_greedy }
 // ms_per_token: (time of 33 tokens - time of 1) / 32, the median of interleaved runs: a step's
 // cost, without the encoder's.
 // 3. Batches: 64 sources of 10-40 tokens decoded one at a time (generate), and with
@@ -60,8 +61,8 @@ export const tables = [
     title: 'Searches, per generated token (base shape, vocabulary 58101)',
     rows: (r) => r.table === 'search',
     columns: [
-      { key: 'shape', title: 'shape' }, { key: 'build', title: 'build' }, { key: 'search', title: 'search' },
-      { key: 'ms_per_token', title: 'ms/token' }, { key: 'vs_greedy', title: 'x greedy' },
+      { key: 'shape', title: 'shape' }, { key: 'build', title: 'build' }, { key: 'dtype', title: 'dtype' },
+      { key: 'search', title: 'search' }, { key: 'ms_per_token', title: 'ms/token' }, { key: 'vs_greedy', title: 'x greedy' },
     ],
   },
   {
@@ -85,7 +86,7 @@ export async function run({ quick, shape, tables: only, builds }) {
   const shapes = shape ? shape.split(',') : [...Object.keys(SHAPES), 'opus'];
   const wanted = (name) => !only || only.split(',').includes(name);
   const rows = wanted('steps') ? await steps(quick, shapes, builds) : [];
-  if (wanted('search')) for (const build of builds) rows.push(...(await searches(quick, build)));
+  if (wanted('search')) for (const build of builds) for (const dtype of DTYPES) rows.push(...(await searches(quick, build, dtype)));
   if (wanted('batch')) for (const build of builds) rows.push(...(await batches(quick, build)));
   return rows;
 }
@@ -198,17 +199,17 @@ const VOCAB = 58101;
 const EOS = 0;
 
 /** The base shape as a Marian folder with opus-mt-en-de's vocabulary; eosBias > 0 makes eos likelier (final_logits_bias). */
-async function baseMarian(build, eosBias = 0) {
+async function baseMarian(build, eosBias = 0, dtype = 'f32') {
   const adjust = (name, _, data) => {
     if (name === 'final_logits_bias') data.fill(0)[EOS] = eosBias;
   };
-  return loadModel(syntheticFolder(marianConfig('base', VOCAB), 1, 'F32', { adjust }), { build });
+  return loadModel(syntheticFolder(marianConfig('base', VOCAB), 1, 'F32', { adjust }), { build, dtype });
 }
 
 /** Greedy, beam 4 and beam 6 on one source: a step's cost per generated token, interleaved. */
-async function searches(quick, build) {
-  console.error(`e2e: searches, base shape, vocabulary ${VOCAB} (${build})`);
-  const model = await baseMarian(build);
+async function searches(quick, build, dtype) {
+  console.error(`e2e: searches, base shape, vocabulary ${VOCAB} (${build}, ${dtype})`);
+  const model = await baseMarian(build, 0, dtype);
   const src = [...Array.from({ length: 24 }, (_, i) => 3 + ((i * 7919) % (VOCAB - 4))), EOS];
   const kinds = [['greedy', 1], ['beam 4', 4], ['beam 6', 6]];
   const time = async (numBeams, tokens) => {
@@ -224,7 +225,7 @@ async function searches(quick, build) {
   }
   model.dispose();
   const ms = perToken.map(median);
-  return kinds.map(([search], i) => ({ table: 'search', shape: 'base', vocab: VOCAB, build, search, ms_per_token: ms[i], vs_greedy: ms[i] / ms[0] }));
+  return kinds.map(([search], i) => ({ table: 'search', shape: 'base', vocab: VOCAB, build, dtype, search, ms_per_token: ms[i], vs_greedy: ms[i] / ms[0] }));
 }
 
 /** 64 sentences one at a time and in batches of 8 and 32, greedy and beam 4, on the base shape and the demo. */
