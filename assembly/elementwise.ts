@@ -97,12 +97,16 @@ export function embedQ8(out: usize, table: usize, scales: usize, ids: usize, pos
     const s = f32x4.splat(load<f32>(scales + (id << 2)) * scale);
     const add = pos ? pos + <usize>load<i32>(positions + (<usize>i << 2)) * rowBytes : 0;
     const dst = out + <usize>i * rowBytes;
-    for (let j = 0; j < dModel; j += 4) {
-      // The last group of a row may read up to 3 bytes past it: the table is padded (Kernels.embedQ8).
+    let j = 0;
+    for (; j + 4 <= dModel; j += 4) {
       const v = f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(i16x8.extend_low_i8x16_s(v128.load32_zero(src + j))));
-      const r = madd(v, s, add ? v128.load(add + (<usize>j << 2)) : f32x4.splat(0));
-      if (j + 4 <= dModel) v128.store(dst + (<usize>j << 2), r);
-      else storeRagged(dst + (<usize>j << 2), r, r, dModel - j);
+      v128.store(dst + (<usize>j << 2), madd(v, s, add ? v128.load(add + (<usize>j << 2)) : f32x4.splat(0)));
+    }
+    // The tail one by one, reading nothing past the row or the position row (as scaleAdd does).
+    const s1 = f32x4.extract_lane(s, 0);
+    for (; j < dModel; j++) {
+      const o = <usize>j << 2;
+      store<f32>(dst + o, <f32>load<i8>(src + j) * s1 + (add ? load<f32>(add + o) : 0));
     }
   }
 }

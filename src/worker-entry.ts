@@ -99,7 +99,7 @@ async function translate({ id, text, options, stream }: Extract<ToWorker, { type
     const generate = { ...rest, onToken, attention: maps, signal: controller.signal };
     const result = stream
       ? await streamed(text as string, generate)
-      : Array.isArray(text) ? await translator!.translate(text, generate) : await translator!.translate(text, generate);
+      : await translator!.translate(text as string & string[], generate); // either overload: a text or a list
     const { attention: steps, transfer } = attention(); // the step that produced eos
     post({ type: 'done', id, text: result, attention: steps }, transfer);
   } catch (e) {

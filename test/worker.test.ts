@@ -89,10 +89,13 @@ describe('a translator in a worker', () => {
     await expect(cancelled).rejects.toMatchObject({ name: 'AbortError' });
     expect(await worker.translate('4019')).toBe('four thousand nineteen');
     // Leaving a stream early cancels its decoding too.
+    let pieces = 0;
     for await (const piece of worker.stream(LONG.text)) {
       expect(piece).toBe(LONG.greedy_text[0]);
+      pieces++;
       break;
     }
+    expect(pieces).toBe(1);
     expect(await worker.translate('7')).toBe('seven');
   });
 

@@ -293,6 +293,7 @@ export function encodeSafetensors(tensors: readonly TensorData[], metadata?: Rea
   let offset = 0;
   for (const { name, dtype, shape, data } of tensors) {
     const bytes = byteSize([...shape], DTYPE_SIZES[dtype]);
+    if (name === '__metadata__') throw new WasmformerError('BAD_ARGUMENT', 'safetensors: "__metadata__" is the header\'s metadata, not a tensor name');
     if (bytes !== data.length || Object.hasOwn(header, name)) {
       throw new WasmformerError('BAD_ARGUMENT', `safetensors: tensor ${JSON.stringify(name)} ${bytes !== data.length
         ? `with dtype ${dtype} and shape [${shape.join(', ')}] needs ${bytes} bytes, got ${data.length}` : 'is given twice'}`);

@@ -94,18 +94,18 @@ class Builder {
     return q;
   }
 
-  /** A region holding int8 values as they are, and `pad` zero bytes after them. */
-  private bytes(values: Int8Array, label: string, pad = 0): Region {
-    const region = this.rt.arena.alloc(Math.ceil((values.length + pad) / 4), label);
+  /** A region holding int8 values as they are. */
+  private bytes(values: Int8Array, label: string): Region {
+    const region = this.rt.arena.alloc(Math.ceil(values.length / 4), label);
     this.rt.arena.u8().set(new Uint8Array(values.buffer, values.byteOffset, values.length), region.ptr);
     return region;
   }
 
-  /** An embedding matrix [vocab, d_model]: as it is, or as int8 rows (3 bytes over: embedQ8 reads groups of 4). */
+  /** An embedding matrix [vocab, d_model]: as it is, or as int8 rows with their scales. */
   table(slot: Slot, label: string): EmbeddingTable {
     if (this.dtype === 'f32') return { values: this.vector(this.tensor(slot), label), scales: null };
     const q = this.quantized(slot);
-    return { values: this.bytes(q.values, label, 3), scales: this.vector(q.scales, `${label} scales`) };
+    return { values: this.bytes(q.values, label), scales: this.vector(q.scales, `${label} scales`) };
   }
 
   /** A Linear from the slots `${prefix}.weight` [n, k] and `${prefix}.bias` [n] (absent: zero), packed through a staging region freed at once. */

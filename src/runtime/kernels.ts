@@ -310,12 +310,12 @@ export class Kernels {
   }
 
   /**
-   * embed with an int8 table [vocab, dModel] (dense bytes, and at least 3 more: the kernel reads
-   * whole groups of 4) and its row scales [vocab]: row id is table[id] · scales[id] · scale.
+   * embed with an int8 table [vocab, dModel] (dense bytes) and its row scales [vocab]: row id is
+   * table[id] · scales[id] · scale.
    */
   embedQ8(out: Region, ids: Region, table: Region, scales: Region, vocab: number, pos: Region | null, positions: Region | null, n: number, dModel: number, scale: number): void {
     this.checkEmbed(out, ids, vocab, pos, positions, n, dModel);
-    span('embed', 'table', table, 0, 1, Math.ceil((vocab * dModel + 3) / 4), 0);
+    span('embed', 'table', table, 0, 1, Math.ceil((vocab * dModel) / 4), 0);
     span('embed', 'scales', scales, 0, 1, vocab, vocab);
     this.raw.embedQ8(out.ptr, table.ptr, scales.ptr, ids.ptr, pos ? pos.ptr : 0, pos ? positions!.ptr : 0, n, dModel, scale);
   }

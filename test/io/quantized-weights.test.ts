@@ -127,11 +127,14 @@ describe('encodeSafetensors', () => {
     expect([...entries.values()].map((e) => [e.name, e.dtype, e.shape])).toEqual(given.map((t) => [t.name, t.dtype, t.shape]));
   });
 
-  it('refuses data of the wrong size and a name given twice', () => {
+  it('refuses data of the wrong size, a name given twice, and a tensor named as the metadata', () => {
     expect(errorOf(() => encodeSafetensors([{ ...given[0], data: new Uint8Array(5) }]), 'BAD_ARGUMENT'))
       .toBe('safetensors: tensor "a.weight" with dtype I8 and shape [2, 3] needs 6 bytes, got 5');
     expect(errorOf(() => encodeSafetensors([given[0], given[0]]), 'BAD_ARGUMENT')).toBe('safetensors: tensor "a.weight" is given twice');
-    expect(errorOf(() => encodeSafetensors([{ ...given[2], name: '__metadata__' }], {}), 'BAD_ARGUMENT'))
-      .toBe('safetensors: tensor "__metadata__" is given twice');
+    // With metadata or without: the reader would refuse the file either way.
+    for (const metadata of [{}, undefined]) {
+      expect(errorOf(() => encodeSafetensors([{ ...given[2], name: '__metadata__' }], metadata), 'BAD_ARGUMENT'))
+        .toBe('safetensors: "__metadata__" is the header\'s metadata, not a tensor name');
+    }
   });
 });
