@@ -43,6 +43,28 @@ export function drawWithoutReplacement(scores: Float32Array, k: number, random: 
   return drawn;
 }
 
+/**
+ * One index drawn from the softmax of `scores`: drawWithoutReplacement(scores, 1, random)[0], the
+ * same draw, without copying the row (each sampled hypothesis takes one per step).
+ */
+export function drawOne(scores: Float32Array, random: () => number): number {
+  let top = -Infinity;
+  for (const x of scores) top = Math.max(top, x);
+  let total = 0;
+  for (const x of scores) total += Math.exp(x - top);
+  if (!(total > 0)) return 0; // nothing can be drawn, as drawWithoutReplacement falls back
+  let r = random() * total;
+  let last = 0;
+  for (let i = 0; i < scores.length; i++) {
+    const w = Math.exp(scores[i] - top);
+    if (w === 0) continue;
+    if (r < w || i === scores.length - 1) return i;
+    r -= w;
+    last = i;
+  }
+  return last; // rounding ran past the last positive weight
+}
+
 /** `count` samples of one source, each drawing its tokens with its own share of one seeded generator. */
 export class SampleSearch extends GreedySearch {
   private readonly random = seededRandom(this.settings.seed);
@@ -53,6 +75,6 @@ export class SampleSearch extends GreedySearch {
   }
 
   protected override choose(logits: StepLogits, row: number): number {
-    return drawWithoutReplacement(logits.row(row), 1, this.random)[0];
+    return drawOne(logits.row(row), this.random);
   }
 }

@@ -2,7 +2,7 @@
 // (the model-level tests hold them to transformers' own outputs).
 import { describe, expect, it } from 'vitest';
 import { badWords, kthLargest, processScores, warpScores } from '../../dist/generate/processors.js';
-import { drawWithoutReplacement, seededRandom } from '../../dist/generate/sample.js';
+import { drawOne, drawWithoutReplacement, seededRandom } from '../../dist/generate/sample.js';
 import type { Settings } from '../../dist/generate/index.js';
 import { ODD_SIZES, random } from '../helpers.js';
 
@@ -117,6 +117,15 @@ describe('drawWithoutReplacement', () => {
       const drawn = drawWithoutReplacement(scores, n, rand);
       expect(new Set(drawn).size).toBe(n);
       drawn.forEach((i, rank) => expect(scores[i] > -Infinity, `rank ${rank} of ${n}`).toBe(rank < finite));
+    }
+  });
+
+  it('draws one index as drawOne does, which copies nothing: the same index from the same random stream', () => {
+    for (const n of ODD_SIZES) {
+      const scores = randomScores(n, 3 * n);
+      scores[n - 1] = -Infinity; // a last index that cannot be drawn
+      const [a, b] = [seededRandom(n), seededRandom(n)];
+      for (let i = 0; i < 200; i++) expect(drawOne(scores, a), `n = ${n}, draw ${i}`).toBe(drawWithoutReplacement(scores, 1, b)[0]);
     }
   });
 
