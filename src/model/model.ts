@@ -263,8 +263,8 @@ export class Model {
     if (d.done) return false;
     d.options.signal?.throwIfAborted();
     const net = this.transformer();
-    let feeds = d.running.map((r) => r.search.next());
-    d.running.filter((_, i) => feeds[i].rows.length === 0).forEach((r) => d.finish(r));
+    const next = d.running.map((r) => r.search.next());
+    d.running.filter((_, i) => next[i].rows.length === 0).forEach((r) => d.finish(r));
     if (d.running.length < d.settings.batchSize && d.started < d.sources.length) {
       const index = d.started++;
       const src = d.sources[index];
@@ -277,7 +277,7 @@ export class Model {
       d.release();
       return false;
     }
-    feeds = d.running.map((r) => r.search.next());
+    const feeds = next.filter((f) => f.rows.length > 0); // the running sources' feeds, in order (finish keeps it)
     const rows = feeds.flatMap((f) => f.rows);
     const maps = d.options.attention ?? null;
     maps?.startStep();
