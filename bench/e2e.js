@@ -29,7 +29,7 @@
 import { readFileSync } from 'node:fs';
 import { loadModel } from '../dist/index.js';
 import { Kernels } from '../dist/runtime/index.js';
-import { BenchError, median } from './measure.js';
+import { argmax, BenchError, median } from './measure.js';
 import { SHAPES, marianConfig, syntheticFolder, syntheticModel } from './synthetic.js';
 
 export const options = {
@@ -185,11 +185,6 @@ function share(p) {
   };
 }
 
-function argmax(x) {
-  let best = 0;
-  for (let i = 1; i < x.length; i++) if (x[i] > x[best]) best = i;
-  return best;
-}
 
 function sum(xs) {
   return xs.reduce((a, b) => a + b, 0);

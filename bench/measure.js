@@ -27,6 +27,13 @@ function rate(fn, options) {
   return bench.hz;
 }
 
+/** Index of the largest logit; the lowest id wins a tie, as greedy decoding takes it. */
+export function argmax(logits) {
+  let best = 0;
+  for (let i = 1; i < logits.length; i++) if (logits[i] > logits[best]) best = i;
+  return best;
+}
+
 export function median(xs) {
   const s = [...xs].sort((a, b) => a - b);
   const mid = s.length >> 1;

@@ -18,6 +18,7 @@ import { dirname, join, relative } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { constants, gzipSync } from 'node:zlib';
 import { rolldown } from 'rolldown';
+import { argmax, median } from './measure.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const MODELS = join(ROOT, 'bench', 'models');
@@ -194,12 +195,6 @@ async function loadOrt(ort, files, config, sessionOptions) {
 
 // ------------------------------------------------------------------ one forced greedy decode
 
-/** Index of the largest logit; the lowest id wins a tie, as the spec's greedy decoding. */
-function argmax(logits) {
-  let best = 0;
-  for (let i = 1; i < logits.length; i++) if (logits[i] > logits[best]) best = i;
-  return best;
-}
 
 /**
  * Encodes ref.src_ids, then ref.steps greedy steps from bos, each fed the argmax of the step
@@ -241,11 +236,6 @@ function samePrefix(ids, refIds) {
   return differ < 0 ? ids.length : differ;
 }
 
-function median(xs) {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = s.length >> 1;
-  return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
-}
 
 // ------------------------------------------------------------------ the models on disk
 
