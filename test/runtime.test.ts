@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { WasmformerError } from '../dist/errors.js';
-import { chooseBuild, createRuntime, supportedBuilds } from '../dist/runtime/index.js';
+import { chooseBuild, createRuntime, Heap, supportedBuilds } from '../dist/runtime/index.js';
 import { BUILD, runtime } from './helpers.js';
 
 describe('runtime', () => {
@@ -41,6 +41,16 @@ describe('runtime', () => {
     rt.arena.alloc(10, 'temp');
     rt.arena.reset(mark);
     expect(rt.arena.alloc(10, 'again').ptr).toBe(mark);
+  });
+
+  it('gives the memory past the arena to a heap: the arena then refuses to allocate over its blocks', async () => {
+    const rt = await runtime();
+    const kept = rt.arena.alloc(8, 'before');
+    const heap = new Heap(rt.arena);
+    const block = heap.alloc(1000, 'a decoding');
+    expect(block.ptr).toBeGreaterThanOrEqual(kept.ptr + 32);
+    expect(() => rt.arena.alloc(4, 'late')).toThrow(new WasmformerError('BAD_ARGUMENT', "cannot allocate late: the memory past the arena's last region belongs to the heap of decodings"));
+    heap.free(block);
   });
 
   it('renews views after the memory grows', async () => {

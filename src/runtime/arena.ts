@@ -23,6 +23,7 @@ export class Arena {
   private f32View = new Float32Array(0);
   private i32View = new Int32Array(0);
   private u8View = new Uint8Array(0);
+  private sealedBy: string | null = null; // what took the memory past the last region
 
   constructor(memory: WebAssembly.Memory, base: number) {
     this.memory = memory;
@@ -37,6 +38,9 @@ export class Arena {
 
   /** A new region of `length` elements; zero-filled (fresh pages, or cleared after a reset). */
   alloc(length: number, label: string): Region {
+    if (this.sealedBy !== null) {
+      throw new WasmformerError('BAD_ARGUMENT', `cannot allocate ${label}: the memory past the arena's last region belongs to ${this.sealedBy}`);
+    }
     if (!Number.isInteger(length) || length < 0) {
       throw new WasmformerError('BAD_ARGUMENT', `cannot allocate ${length} elements for ${label}`);
     }
@@ -60,6 +64,11 @@ export class Arena {
     } catch {
       throw new WasmformerError('OUT_OF_MEMORY', `cannot grow WebAssembly memory to ${end} bytes for ${label}`);
     }
+  }
+
+  /** Hands the memory past the last region to `owner` (a Heap): later allocations here are errors, as they would overlap its blocks. */
+  seal(owner: string): void {
+    this.sealedBy = owner;
   }
 
   /** The allocation point, to hand to `reset` when temporary regions are no longer needed. */

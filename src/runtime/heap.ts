@@ -20,6 +20,7 @@ export class Heap {
   constructor(readonly arena: Arena) {
     this.start = align(arena.mark());
     this.end = this.start;
+    arena.seal('the heap of decodings');
   }
 
   /** A zero-filled block of `length` 4-byte elements; freed with free(). */
