@@ -2,7 +2,9 @@
 // A suite is one file, bench/<suite>.js, exporting:
 //   options  node:util parseArgs option specs of its own flags (may be omitted)
 //   columns  [{ key, title, digits? }]: the table's columns, in order; or
-//   tables   [{ title, columns, rows: (row) => boolean }]: several tables, each of some rows
+//   tables   [{ title, columns, rows: (row) => boolean }]: several tables, each of some rows;
+//            or { title, columns, derive: (rows) => rows }: a table computed from the rows
+//            (ratios, say), printed but not written to the JSON file
 //   run({ ...flags, builds }) -> rows (plain objects, one per table line and JSON element)
 // This file owns what every suite shares: the relaxed-SIMD flag, the peers' install, argument
 // parsing, the table and the JSON file.
@@ -13,7 +15,7 @@ import { supportedBuilds } from '../dist/runtime/index.js';
 import { BenchError } from './measure.js';
 
 const RELAXED_FLAG = '--experimental-wasm-relaxed-simd';
-const USAGE = 'usage: npm run bench -- <suite> [--json FILE] [suite options]   (suites: kernels, e2e, peers, load, accuracy)';
+const USAGE = 'usage: npm run bench -- <suite> [--json FILE] [suite options]   (suites: kernels, e2e, peers, translate, load, accuracy)';
 
 // Node 20 validates relaxed SIMD only behind a flag: re-run this very command with it, so that
 // one run measures both builds.
@@ -52,7 +54,7 @@ try {
 }
 for (const table of suite.tables ?? [{ columns: suite.columns }]) {
   if (table.title) console.log(`\n${table.title}\n`);
-  printTable(table.rows ? rows.filter(table.rows) : rows, table.columns);
+  printTable(table.derive ? table.derive(rows) : table.rows ? rows.filter(table.rows) : rows, table.columns);
 }
 if (values.json) writeJson(values.json, rows);
 

@@ -14,22 +14,20 @@
 // and caches never count for another.
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, statSync, writeSync } from 'node:fs';
-import { dirname, join, relative } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { constants, gzipSync } from 'node:zlib';
-import { rolldown } from 'rolldown';
+import { MiB, ROOT, ensureQuantized, importDist, ourFolder, ourRuntime, peakRss, sizes } from './footprint.js';
 import { argmax, median } from './measure.js';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const MODELS = join(ROOT, 'bench', 'models');
-const DIST = join(ROOT, 'dist');
+/** onnxruntime-web's dist folder (resolved on import, so that a missing peer is installed by bench/index.js). */
+const ORT_WEB_DIST = dirname(fileURLToPath(import.meta.resolve('onnxruntime-web')));
 const ORT_PEERS = ['onnxruntime-web', 'onnxruntime-node'];
 const DTYPES = ['fp32', 'q8'];
 /** The row's dtype as loadModel's `dtype` option and `model.dtype` name it. */
 const OUR_DTYPE = { fp32: 'f32', q8: 'q8' };
 /** The graphs of an onnxruntime peer; a q8 graph is the same name with _q8. */
 const GRAPHS = ['encoder', 'cross_kv', 'decoder_step'];
-const MiB = 2 ** 20;
 
 /** Flags of this suite (node:util parseArgs specs). */
 export const options = {
@@ -103,20 +101,10 @@ function contenders(builds) {
 /** Whether contender (or row) `c` is ours. */
 const ours = (c) => c.peer === 'wasmformer';
 
-/** The folder ours loads for dtype: q8 reads the quantized folder `wasmformer quantize` wrote beside the float one. */
-const ourFolder = (dir, dtype) => (dtype === 'q8' ? `${dir}-q8` : dir);
-
 /** The weight files contender `c` loads from `dir`. */
 function modelFiles(dir, c) {
   if (ours(c)) return [join(ourFolder(dir, c.dtype), 'model.safetensors')];
   return GRAPHS.map((g) => join(dir, `${g}${c.dtype === 'q8' ? '_q8' : ''}.onnx`));
-}
-
-/** Writes bench/models/<shape>-q8 (wasmformer quantize) unless it is there. */
-function ensureQuantized(dir) {
-  if (existsSync(join(ourFolder(dir, 'q8'), 'model.safetensors'))) return;
-  const child = spawnSync(process.execPath, [join(DIST, 'cli.js'), 'quantize', '--model', dir, '--out', ourFolder(dir, 'q8')], { stdio: 'inherit' });
-  if (child.status !== 0) throw new Error(`wasmformer quantize --model ${dir} failed`);
 }
 
 /** Loads contender `c` on the model in `dir`. */
@@ -131,7 +119,7 @@ const ORT_LOADERS = {
     // package's own dist folder in node_modules.
     ort.env.wasm.numThreads = 1;
     ort.env.wasm.simd = true;
-    ort.env.wasm.wasmPaths = pathToFileURL(ortWebDist()).href + '/';
+    ort.env.wasm.wasmPaths = pathToFileURL(ORT_WEB_DIST).href + '/';
     return loadOrt(ort, files, config, { executionProviders: ['wasm'] });
   },
   'onnxruntime-node': async (files, config) => {
@@ -155,12 +143,6 @@ async function loadWasmformer(dir, { build, dtype }) {
     step: (token, pos) => model.decodeStep(token, pos),
     dispose: () => model.dispose(),
   };
-}
-
-async function importDist(file) {
-  const entry = join(DIST, file);
-  if (!existsSync(entry)) throw new Error(`not available: dist/${file} missing (npm run build)`);
-  return import(pathToFileURL(entry).href);
 }
 
 /**
@@ -194,7 +176,6 @@ async function loadOrt(ort, files, config, sessionOptions) {
 }
 
 // ------------------------------------------------------------------ one forced greedy decode
-
 
 /**
  * Encodes ref.src_ids, then ref.steps greedy steps from bos, each fed the argmax of the step
@@ -235,7 +216,6 @@ function samePrefix(ids, refIds) {
   const differ = ids.findIndex((id, i) => id !== refIds[i]);
   return differ < 0 ? ids.length : differ;
 }
-
 
 // ------------------------------------------------------------------ the models on disk
 
@@ -373,21 +353,6 @@ async function childMain(c, shape) {
   writeSync(1, JSON.stringify(result) + '\n');
 }
 
-/**
- * This process's peak RSS in bytes. Linux: VmHWM, which starts afresh at exec; getrusage's
- * maxRSS does not (it keeps the forking parent's RSS, here the big speed-run process), so it is
- * only the fallback elsewhere.
- */
-function peakRss() {
-  try {
-    const kb = /VmHWM:\s*(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'));
-    if (kb) return Number(kb[1]) * 1024;
-  } catch {
-    // not Linux
-  }
-  return process.resourceUsage().maxRSS * 1024;
-}
-
 function runChild(c, shape) {
   const self = fileURLToPath(import.meta.url);
   const args = [...process.execArgv, self, '--child', c.peer, c.build ?? '-', c.dtype, shape];
@@ -399,30 +364,6 @@ function runChild(c, shape) {
 
 // ------------------------------------------------------------------ bytes a browser downloads
 
-function ortWebDist() {
-  return dirname(fileURLToPath(import.meta.resolve('onnxruntime-web')));
-}
-
-/** Raw and gzip -9 bytes of each file (path or { label, bytes }), added up: each file compressed on its own, as a server sends it. */
-function sizes(files) {
-  let raw = 0;
-  let gzip = 0;
-  for (const f of files) {
-    const bytes = typeof f === 'string' ? readFileSync(f) : f.bytes;
-    raw += bytes.length;
-    gzip += gzipSync(bytes, { level: constants.Z_BEST_COMPRESSION }).length;
-  }
-  const label = (f) => (typeof f !== 'string' ? f.label : f.includes('node_modules/') ? f.slice(f.lastIndexOf('node_modules/') + 13) : relative(ROOT, f));
-  return { runtime_bytes: raw, runtime_gzip_bytes: gzip, files: files.map(label) };
-}
-
-/** dist/index.js and all it imports as one minified ES module: what a page's bundler ships. */
-async function minifiedBundle() {
-  const bundle = await rolldown({ input: join(DIST, 'index.js'), platform: 'browser', logLevel: 'silent' });
-  const { output } = await bundle.generate({ format: 'esm', minify: true });
-  return { label: 'dist/index.js bundled and minified', bytes: Buffer.from(output[0].code) };
-}
-
 /**
  * What a browser fetches to run each peer, whatever the dtype, keyed by peer (ours by build).
  * Ours: that build's .wasm and the package's JS bundled and minified (as onnxruntime-web ships
@@ -430,13 +371,8 @@ async function minifiedBundle() {
  * .wasm, which runs the q8 graphs too. onnxruntime-node is not a browser runtime: absent.
  */
 async function runtimeSizes(builds) {
-  const js = await minifiedBundle();
-  const ortDist = ortWebDist();
-  const sized = { 'onnxruntime-web': sizes([join(ortDist, 'ort.wasm.bundle.min.mjs'), join(ortDist, 'ort-wasm-simd-threaded.wasm')]) };
-  for (const build of builds) {
-    const wasm = join(DIST, `wasmformer.${build}.wasm`);
-    if (existsSync(wasm) && existsSync(join(DIST, 'index.js'))) sized[build] = sizes([wasm, js]);
-  }
+  const sized = { 'onnxruntime-web': sizes([join(ORT_WEB_DIST, 'ort.wasm.bundle.min.mjs'), join(ORT_WEB_DIST, 'ort-wasm-simd-threaded.wasm')]) };
+  for (const build of builds) sized[build] = await ourRuntime(build);
   return sized;
 }
 
