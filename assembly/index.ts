@@ -12,7 +12,7 @@ export function relaxed(): i32 {
   return ASC_FEATURE_RELAXED_SIMD ? 1 : 0;
 }
 
-export { packedSize, pack, matmul } from './matmul';
+export { packedSize, pack, matmul, embedPacked } from './matmul';
 export { packedSizeQ8, quantizedRowBytes, packQ8, quantizeRows, matmulQ8 } from './quantized';
 export { qkT, pv, attention, attendRows } from './attention';
 export { softmax, logSoftmax } from './softmax';

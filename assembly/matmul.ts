@@ -34,6 +34,39 @@ export function packedSize(n: i32, k: i32): i32 {
   return ((n + NR - 1) / NR) * NR * (k + 1);
 }
 
+/**
+ * embed (elementwise.ts) reading the table's rows from its packed form: out[i, :] =
+ * W[ids[i], :] · scale + pos[positions[i], :] (pos 0: none), for a generator whose W [vocab,
+ * dModel] is the embedding too (tied), so the model holds the matrix once. Row v of W is column
+ * v % 8 of panel v / 8, one float every 8; ids and positions int32, in range.
+ */
+export function embedPacked(out: usize, packed: usize, ids: usize, pos: usize, positions: usize, n: i32, dModel: i32, scale: f32): void {
+  const panelBytes = <usize>NR * (dModel + 1) << 2;
+  const rowBytes = <usize>dModel << 2;
+  const s = f32x4.splat(scale);
+  for (let i = 0; i < n; i++) {
+    const id = <usize>load<i32>(ids + (<usize>i << 2));
+    const src = packed + (id / NR) * panelBytes + ((NR + id % NR) << 2); // W[id, 0], past the bias row
+    const add = pos ? pos + <usize>load<i32>(positions + (<usize>i << 2)) * rowBytes : 0;
+    const dst = out + <usize>i * rowBytes;
+    // embed's arithmetic lane for lane (madd by 4, then the tail), so both give the same bits.
+    let kk = 0;
+    for (; kk + 4 <= dModel; kk += 4) {
+      const at = src + (<usize>kk * NR << 2);
+      let v = f32x4.splat(load<f32>(at));
+      v = f32x4.replace_lane(v, 1, load<f32>(at + (NR << 2)));
+      v = f32x4.replace_lane(v, 2, load<f32>(at + (2 * NR << 2)));
+      v = f32x4.replace_lane(v, 3, load<f32>(at + (3 * NR << 2)));
+      const o = <usize>kk << 2;
+      v128.store(dst + o, madd(v, s, add ? v128.load(add + o) : f32x4.splat(0)));
+    }
+    for (; kk < dModel; kk++) {
+      const o = <usize>kk << 2;
+      store<f32>(dst + o, load<f32>(src + (<usize>kk * NR << 2)) * scale + (add ? load<f32>(add + o) : 0));
+    }
+  }
+}
+
 /** Packs W [n, k] (row stride ldw) and bias [n] (0: none) into the panel layout above. */
 export function pack(packed: usize, w: usize, bias: usize, n: i32, k: i32, ldw: i32): void {
   const ldwB = <usize>ldw << 2;

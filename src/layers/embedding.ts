@@ -1,10 +1,12 @@
-import type { Kernels, Region } from '../runtime/index.js';
+import type { Kernels, Packed, Region } from '../runtime/index.js';
 
-/** An embedding matrix [vocab, dModel] (embedding.weight): float32, or int8 with one scale per row. */
-export interface EmbeddingTable {
-  readonly values: Region;
-  readonly scales: Region | null; // [vocab] (q8), or null (float32)
-}
+/**
+ * An embedding matrix [vocab, dModel] (embedding.weight): float32, or int8 with one scale per
+ * row; or, tied to the generator (float32), the generator's packed matrix, so it is held once.
+ */
+export type EmbeddingTable =
+  | { readonly values: Region; readonly scales: Region | null } // scales [vocab] (q8), or null (float32)
+  | { readonly packed: Packed };
 
 /** Token embedding times sqrt(d_model) (when scale_embedding) plus the position's encoding. */
 export class Embedding {
@@ -19,9 +21,10 @@ export class Embedding {
 
   /** out[n, dModel] for the int32 ids[n], row i at the int32 position positions[i]. */
   forward(out: Region, ids: Region, positions: Region, n: number): void {
-    const { values, scales } = this.table;
-    if (scales) this.kernels.embedQ8(out, ids, values, scales, this.vocab, this.positions, positions, n, this.dModel, this.scale);
-    else this.kernels.embed(out, ids, values, this.vocab, this.positions, positions, n, this.dModel, this.scale);
+    const t = this.table;
+    if ('packed' in t) this.kernels.embedPacked(out, ids, t.packed, this.positions, positions, n, this.dModel, this.scale);
+    else if (t.scales) this.kernels.embedQ8(out, ids, t.values, t.scales, this.vocab, this.positions, positions, n, this.dModel, this.scale);
+    else this.kernels.embed(out, ids, t.values, this.vocab, this.positions, positions, n, this.dModel, this.scale);
   }
 }
 

@@ -6,7 +6,7 @@ import { Embedding, sinusoid, type EmbeddingTable } from '../layers/embedding.js
 import { FeedForward } from '../layers/feedforward.js';
 import { Linear } from '../layers/linear.js';
 import { LayerNorm, Residual } from '../layers/norm.js';
-import { Act, createRuntime, index, MAX_Q8_K, type Quantized, type Region, type Runtime, type RuntimeOptions } from '../runtime/index.js';
+import { Act, createRuntime, index, MAX_Q8_K, type Packed, type Quantized, type Region, type Runtime, type RuntimeOptions } from '../runtime/index.js';
 import { checkOptions, isFunction, type OptionSpec } from '../options.js';
 import { DecoderLayer } from './decoder.js';
 import { EncoderLayer } from './encoder.js';
@@ -27,8 +27,11 @@ export function buildTransformer(rt: Runtime, checked: CheckedModel, dtype: Dtyp
   const scale = c.scaleEmbedding ? Math.sqrt(c.dModel) : 1;
   const srcPositions = b.positions('src.positions');
   const tgtPositions = b.shared('tgt.positions', 'src.positions') ? srcPositions : b.positions('tgt.positions');
-  const srcTable = b.table('src.embedding', 'source embedding');
-  const tgtTable = b.shared('tgt.embedding', 'src.embedding') ? srcTable : b.table('tgt.embedding', 'target embedding');
+  const generator = b.linear('generator', c.tgtVocabSize, c.dModel, 'generator');
+  // A float32 generator tied to the target embedding is the table too: the matrix is held once.
+  const tgtTable: EmbeddingTable = dtype === 'f32' && b.shared('generator.weight', 'tgt.embedding')
+    ? { packed: generator.weight } : b.table('tgt.embedding', 'target embedding');
+  const srcTable = b.shared('src.embedding', 'tgt.embedding') ? tgtTable : b.table('src.embedding', 'source embedding');
 
   const encoderLayers = range(c.numEncoderLayers, (i) => new EncoderLayer(
     b.attention(`encoder.${i}.self`, c.encoderHeads), b.feedForward('encoder', i, c.encoderFfnDim),
@@ -45,7 +48,7 @@ export function buildTransformer(rt: Runtime, checked: CheckedModel, dtype: Dtyp
     new Embedding(rt.kernels, tgtTable, c.tgtVocabSize, c.dModel, tgtPositions, scale),
     encoderLayers, c.finalNorm ? b.layerNorm('encoder.norm') : null,
     decoderLayers, c.finalNorm ? b.layerNorm('decoder.norm') : null,
-    b.linear('generator', c.tgtVocabSize, c.dModel, 'generator'),
+    generator,
   );
 }
 
@@ -108,7 +111,7 @@ class Builder {
     return { values: this.bytes(q.values, label), scales: this.vector(q.scales, `${label} scales`) };
   }
 
-  /** A Linear from the slots `${prefix}.weight` [n, k] and `${prefix}.bias` [n] (absent: zero), packed through a staging region freed at once. */
+  /** A Linear from the slots `${prefix}.weight` [n, k] and `${prefix}.bias` [n] (absent: zero), packed through staging regions freed at once. */
   linear(prefix: `${string}` , n: number, k: number, label: string): Linear {
     const { arena, kernels } = this.rt;
     const weight = `${prefix}.weight` as Slot;
@@ -120,9 +123,28 @@ class Builder {
     const q = q8 ? this.quantized(weight) : null;
     const packed = q
       ? kernels.packQ8Into(dest, this.bytes(q.values, `${label} (staging)`), this.vector(q.scales, `${label} scales (staging)`), stagedBias, n, k)
-      : kernels.packInto(dest, this.vector(this.tensor(weight), `${label} (staging)`), 0, stagedBias, n, k, k);
+      : this.packRows(dest, this.tensor(weight), stagedBias, n, k, label);
     arena.reset(mark);
     return new Linear(kernels, packed);
+  }
+
+  /**
+   * Packs float32 W [n, k] into dest PACK_ROWS rows at a time, so that the staging region holds
+   * those rows only, not the whole matrix (a generator's is vocab x d_model: 119 MB at
+   * opus-mt's shape, memory the model would keep touched for nothing). PACK_ROWS is a multiple
+   * of the panel width, so each slice's panels start where the whole matrix's would.
+   */
+  private packRows(dest: Region, w: Float32Array, bias: Region | null, n: number, k: number, label: string): Packed {
+    const { arena, kernels } = this.rt;
+    for (let j0 = 0; j0 < n; j0 += PACK_ROWS) {
+      const rows = Math.min(PACK_ROWS, n - j0);
+      const at = j0 === 0 ? 0 : kernels.packedLength(j0, k);
+      const mark = arena.mark();
+      const staged = this.vector(w.subarray(j0 * k, (j0 + rows) * k), `${label} (staging)`);
+      kernels.packInto(slice(dest, at), staged, 0, bias ? slice(bias, j0) : null, rows, k, k);
+      arena.reset(mark);
+    }
+    return { region: dest, n, k, dtype: 'f32' };
   }
 
   /** Multi-head attention: the q, k, v and output projections of the slots at prefix. */
@@ -156,6 +178,14 @@ class Builder {
     const stored = this.checked.read(slot);
     return this.vector(stored ?? sinusoid(maxLen, dModel, this.c.sinusoid), slot === 'src.positions' ? 'source positions' : 'target positions');
   }
+}
+
+/** Rows that packRows stages at once: a multiple of every panel width (assembly/matmul.ts's 8). */
+const PACK_ROWS = 1024;
+
+/** The part of a region from element `at` on. */
+function slice(r: Region, at: number): Region {
+  return { ptr: r.ptr + at * 4, length: r.length - at, label: r.label };
 }
 
 function range<T>(n: number, f: (i: number) => T): T[] {

@@ -26,6 +26,7 @@ export interface KernelExports {
   vexp(out: number, x: number, n: number): void;
   embed(out: number, table: number, ids: number, pos: number, positions: number, n: number, dModel: number, scale: number): void;
   embedQ8(out: number, table: number, scales: number, ids: number, pos: number, positions: number, n: number, dModel: number, scale: number): void;
+  embedPacked(out: number, packed: number, ids: number, pos: number, positions: number, n: number, dModel: number, scale: number): void;
   attendRows(out: number, q: number, base: number, probs: number, rows: number, nhead: number, dk: number, ldq: number, ldo: number,
     tables: number, tableStride: number, counts: number, kAdd: number, vAdd: number, scale: number, probsStride: number): void;
   argmax(x: number, n: number): number;
@@ -318,6 +319,19 @@ export class Kernels {
     span('embed', 'table', table, 0, 1, Math.ceil((vocab * dModel) / 4), 0);
     span('embed', 'scales', scales, 0, 1, vocab, vocab);
     this.raw.embedQ8(out.ptr, table.ptr, scales.ptr, ids.ptr, pos ? pos.ptr : 0, pos ? positions!.ptr : 0, n, dModel, scale);
+  }
+
+  /**
+   * embed reading the rows from a float32 packed matrix [vocab, dModel] (a generator tied to the
+   * embedding): row id is the matrix's row id · scale.
+   */
+  embedPacked(out: Region, ids: Region, packed: Packed, pos: Region | null, positions: Region | null, n: number, dModel: number, scale: number): void {
+    if (packed.dtype !== 'f32' || packed.k !== dModel) {
+      throw new WasmformerError('BAD_ARGUMENT', `embed: the packed table must be float32 [vocab, ${dModel}], got ${packed.dtype} [${packed.n}, ${packed.k}]`);
+    }
+    this.checkEmbed(out, ids, packed.n, pos, positions, n, dModel);
+    span('embed', 'packed', packed.region, 0, 1, this.packedLength(packed.n, dModel), 0);
+    this.raw.embedPacked(out.ptr, packed.region.ptr, ids.ptr, pos ? pos.ptr : 0, pos ? positions!.ptr : 0, n, dModel, scale);
   }
 
   private checkEmbed(out: Region, ids: Region, vocab: number, pos: Region | null, positions: Region | null, n: number, dModel: number): void {

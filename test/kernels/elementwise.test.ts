@@ -120,6 +120,47 @@ describe('embed', () => {
     check(128, 6, 10, true, 102);
   });
 
+  it('embedPacked reads the same rows bit for bit from the packed matrix (a tied generator), ragged last panel included', () => {
+    const rand = rng(404);
+    for (const vocab of [1, 7, 8, 9, 17, 33]) {
+      for (const dModel of [1, 3, 21, 64]) {
+        const mark = rt.arena.mark();
+        const table = guarded(rt, Float32Array.from({ length: vocab * dModel }, () => rand()), 'table');
+        const bias = guarded(rt, Float32Array.from({ length: vocab }, () => rand()), 'bias'); // a generator's: never read as a row
+        const packed = rt.kernels.pack(table, 0, bias, vocab, dModel, dModel, 'packed');
+        const n = 5;
+        const ids = rt.arena.alloc(n, 'ids');
+        rt.arena.i32().set([vocab - 1, 0, Math.floor(vocab / 2), vocab - 1, Math.floor(rand(0, vocab))], ids.ptr >> 2);
+        const positions = rt.arena.alloc(n, 'positions');
+        rt.arena.i32().set([0, 3, 1, 2, 3], positions.ptr >> 2);
+        const pos = guarded(rt, Float32Array.from({ length: 4 * dModel }, () => rand()), 'pos');
+        for (const withPos of [true, false]) {
+          const want = guarded(rt, new Float32Array(n * dModel), 'want');
+          const got = guarded(rt, new Float32Array(n * dModel), 'got');
+          rt.kernels.embed(want, ids, table, vocab, withPos ? pos : null, withPos ? positions : null, n, dModel, 22.6);
+          rt.kernels.embedPacked(got, ids, packed, withPos ? pos : null, withPos ? positions : null, n, dModel, 22.6);
+          expect(values(rt, got)).toEqual(values(rt, want));
+          expectGuarded(rt, got);
+        }
+        rt.arena.reset(mark);
+      }
+    }
+  });
+
+  it('embedPacked is rejected for a table of another width or dtype and ids past its rows', () => {
+    const mark = rt.arena.mark();
+    const table = rt.arena.alloc(9 * 4, 'table');
+    const packed = rt.kernels.pack(table, 0, null, 9, 4, 4, 'packed');
+    const ids = rt.arena.alloc(1, 'ids');
+    const out = rt.arena.alloc(8, 'out');
+    rt.arena.i32().set([9], ids.ptr >> 2);
+    expect(() => rt.kernels.embedPacked(out, ids, packed, null, null, 1, 4, 1)).toThrow(/id .*9/);
+    rt.arena.i32().set([0], ids.ptr >> 2);
+    expect(() => rt.kernels.embedPacked(out, ids, packed, null, null, 1, 8, 1)).toThrow(/float32 \[vocab, 8\], got f32 \[9, 4\]/);
+    expect(() => rt.kernels.embedPacked(out, ids, { ...packed, dtype: 'q8' }, null, null, 1, 4, 1)).toThrow(WasmformerError);
+    rt.arena.reset(mark);
+  });
+
   it('is rejected by the wrapper for ids or positions out of range and regions too small', () => {
     const table = rt.arena.alloc(5 * 4, 'table');
     const ids = rt.arena.alloc(3, 'ids');
