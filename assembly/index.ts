@@ -13,7 +13,7 @@ export function relaxed(): i32 {
 }
 
 export { packedSize, pack, matmul, embedPacked } from './matmul';
-export { packedSizeQ8, quantizedRowBytes, packQ8, quantizeRows, matmulQ8 } from './quantized';
+export { packedSizeQ8, quantizedRowBytes, packQ8, quantizeRows, matmulQ8, embedPackedQ8 } from './quantized';
 export { qkT, pv, attention, attendRows } from './attention';
 export { softmax, logSoftmax } from './softmax';
 export { layernorm } from './layernorm';

@@ -30,6 +30,7 @@
 // time over one panel (kernel4x8), the last block repeating its last row.
 
 import { activate, storeRagged } from './matmul';
+import { madd } from './simd';
 
 // @ts-ignore: decorator
 @inline const NR = 8;
@@ -101,6 +102,42 @@ export function packQ8(packed: usize, w: usize, scales: usize, bias: usize, n: i
       }
     }
     dst += HEADER + kp * NR;
+  }
+}
+
+/**
+ * embedQ8 (elementwise.ts) reading the int8 rows and their scales from a q8 packed matrix
+ * [vocab, dModel] (a generator tied to the embedding): out[i, :] = f32(Wq[ids[i], :]) ·
+ * (sw[ids[i]] · scale) + pos[positions[i], :] (pos 0: none), with embedQ8's arithmetic lane for
+ * lane. Row v is column v % 8 of panel v / 8: its scale in the header, its 4 weights of each
+ * group of K in the build's quad layout above.
+ */
+export function embedPackedQ8(out: usize, packed: usize, ids: usize, pos: usize, positions: usize, n: i32, dModel: i32, scale: f32): void {
+  const panelBytes = <usize>(HEADER + padded(dModel) * NR);
+  const rowBytes = <usize>dModel << 2;
+  for (let i = 0; i < n; i++) {
+    const id = <usize>load<i32>(ids + (<usize>i << 2));
+    const panel = packed + (id / NR) * panelBytes;
+    const c = <i32>(id % NR);
+    const quads = panel + HEADER + ((c >> 2) << 4) + (ASC_FEATURE_RELAXED_SIMD ? (c & 3) << 2 : (c & 3) << 1);
+    const s = f32x4.splat(load<f32>(panel + 32 + (<usize>c << 2)) * scale);
+    const add = pos ? pos + <usize>load<i32>(positions + (<usize>i << 2)) * rowBytes : 0;
+    const dst = out + <usize>i * rowBytes;
+    let j = 0;
+    for (; j + 4 <= dModel; j += 4) {
+      const at = quads + (<usize>j << 3); // group j / 4 is 32 bytes in
+      // relaxed: the 4 weights together; SIMD128: the first two, then the last two 8 bytes on
+      const four = ASC_FEATURE_RELAXED_SIMD ? load<i32>(at) : <i32>load<u16>(at) | (<i32>load<u16>(at + 8) << 16);
+      const v = f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(i16x8.extend_low_i8x16_s(i32x4.splat(four))));
+      v128.store(dst + (<usize>j << 2), madd(v, s, add ? v128.load(add + (<usize>j << 2)) : f32x4.splat(0)));
+    }
+    const s1 = f32x4.extract_lane(s, 0);
+    for (; j < dModel; j++) {
+      const o = <usize>j << 2;
+      const t = j & 3;
+      const at = quads + (<usize>(j & ~3) << 3) + (ASC_FEATURE_RELAXED_SIMD ? t : ((t >> 1) << 3) + (t & 1));
+      store<f32>(dst + o, <f32>load<i8>(at) * s1 + (add ? load<f32>(add + o) : 0));
+    }
   }
 }
 

@@ -2,7 +2,7 @@ import type { Kernels, Packed, Region } from '../runtime/index.js';
 
 /**
  * An embedding matrix [vocab, dModel] (embedding.weight): float32, or int8 with one scale per
- * row; or, tied to the generator (float32), the generator's packed matrix, so it is held once.
+ * row; or, tied to the generator, the generator's packed matrix (either dtype), so it is held once.
  */
 export type EmbeddingTable =
   | { readonly values: Region; readonly scales: Region | null } // scales [vocab] (q8), or null (float32)

@@ -6,7 +6,7 @@ import { Embedding, sinusoid, type EmbeddingTable } from '../layers/embedding.js
 import { FeedForward } from '../layers/feedforward.js';
 import { Linear } from '../layers/linear.js';
 import { LayerNorm, Residual } from '../layers/norm.js';
-import { Act, createRuntime, index, MAX_Q8_K, type Packed, type Quantized, type Region, type Runtime, type RuntimeOptions } from '../runtime/index.js';
+import { Act, createRuntime, index, MAX_Q8_K, type Quantized, type Region, type Runtime, type RuntimeOptions } from '../runtime/index.js';
 import { checkOptions, isFunction, type OptionSpec } from '../options.js';
 import { DecoderLayer } from './decoder.js';
 import { EncoderLayer } from './encoder.js';
@@ -28,9 +28,8 @@ export function buildTransformer(rt: Runtime, checked: CheckedModel, dtype: Dtyp
   const srcPositions = b.positions('src.positions');
   const tgtPositions = b.shared('tgt.positions', 'src.positions') ? srcPositions : b.positions('tgt.positions');
   const generator = b.linear('generator', c.tgtVocabSize, c.dModel, 'generator');
-  // A float32 generator tied to the target embedding is the table too: the matrix is held once.
-  const tgtTable: EmbeddingTable = dtype === 'f32' && b.shared('generator.weight', 'tgt.embedding')
-    ? { packed: generator.weight } : b.table('tgt.embedding', 'target embedding');
+  // A generator tied to the target embedding is the table too: the matrix is held once.
+  const tgtTable: EmbeddingTable = b.shared('generator.weight', 'tgt.embedding') ? { packed: generator.weight } : b.table('tgt.embedding', 'target embedding');
   const srcTable = b.shared('src.embedding', 'tgt.embedding') ? tgtTable : b.table('src.embedding', 'source embedding');
 
   const encoderLayers = range(c.numEncoderLayers, (i) => new EncoderLayer(
@@ -121,30 +120,26 @@ class Builder {
     const mark = arena.mark();
     const stagedBias = bias ? this.vector(bias, `${label} bias (staging)`) : null;
     const q = q8 ? this.quantized(weight) : null;
-    const packed = q
-      ? kernels.packQ8Into(dest, this.bytes(q.values, `${label} (staging)`), this.vector(q.scales, `${label} scales (staging)`), stagedBias, n, k)
-      : this.packRows(dest, this.tensor(weight), stagedBias, n, k, label);
-    arena.reset(mark);
-    return new Linear(kernels, packed);
-  }
-
-  /**
-   * Packs float32 W [n, k] into dest PACK_ROWS rows at a time, so that the staging region holds
-   * those rows only, not the whole matrix (a generator's is vocab x d_model: 119 MB at
-   * opus-mt's shape, memory the model would keep touched for nothing). PACK_ROWS is a multiple
-   * of the panel width, so each slice's panels start where the whole matrix's would.
-   */
-  private packRows(dest: Region, w: Float32Array, bias: Region | null, n: number, k: number, label: string): Packed {
-    const { arena, kernels } = this.rt;
+    const w = q ? null : this.tensor(weight);
+    // PACK_ROWS rows at a time, so that staging holds those rows only, not the whole matrix (a
+    // generator's is vocab x d_model: 119 MB in float32 at opus-mt's shape, pages the model would
+    // keep touched for nothing). PACK_ROWS is a multiple of the panel width, so each slice's
+    // panels start where the whole matrix's would.
     for (let j0 = 0; j0 < n; j0 += PACK_ROWS) {
       const rows = Math.min(PACK_ROWS, n - j0);
-      const at = j0 === 0 ? 0 : kernels.packedLength(j0, k);
-      const mark = arena.mark();
-      const staged = this.vector(w.subarray(j0 * k, (j0 + rows) * k), `${label} (staging)`);
-      kernels.packInto(slice(dest, at), staged, 0, bias ? slice(bias, j0) : null, rows, k, k);
-      arena.reset(mark);
+      const to = slice(dest, j0 === 0 ? 0 : q8 ? kernels.packedLengthQ8(j0, k) : kernels.packedLength(j0, k));
+      const b = stagedBias ? slice(stagedBias, j0) : null;
+      const rowMark = arena.mark();
+      if (q) {
+        const values = this.bytes(q.values.subarray(j0 * k, (j0 + rows) * k), `${label} (staging)`);
+        kernels.packQ8Into(to, values, this.vector(q.scales.subarray(j0, j0 + rows), `${label} scales (staging)`), b, rows, k);
+      } else {
+        kernels.packInto(to, this.vector(w!.subarray(j0 * k, (j0 + rows) * k), `${label} (staging)`), 0, b, rows, k, k);
+      }
+      arena.reset(rowMark);
     }
-    return { region: dest, n, k, dtype: 'f32' };
+    arena.reset(mark);
+    return new Linear(kernels, { region: dest, n, k, dtype: this.dtype });
   }
 
   /** Multi-head attention: the q, k, v and output projections of the slots at prefix. */
@@ -180,7 +175,7 @@ class Builder {
   }
 }
 
-/** Rows that packRows stages at once: a multiple of every panel width (assembly/matmul.ts's 8). */
+/** Rows that Builder.linear stages at once: a multiple of the panel width (8, assembly/matmul.ts and quantized.ts). */
 const PACK_ROWS = 1024;
 
 /** The part of a region from element `at` on. */

@@ -27,6 +27,7 @@ export interface KernelExports {
   embed(out: number, table: number, ids: number, pos: number, positions: number, n: number, dModel: number, scale: number): void;
   embedQ8(out: number, table: number, scales: number, ids: number, pos: number, positions: number, n: number, dModel: number, scale: number): void;
   embedPacked(out: number, packed: number, ids: number, pos: number, positions: number, n: number, dModel: number, scale: number): void;
+  embedPackedQ8(out: number, packed: number, ids: number, pos: number, positions: number, n: number, dModel: number, scale: number): void;
   attendRows(out: number, q: number, base: number, probs: number, rows: number, nhead: number, dk: number, ldq: number, ldo: number,
     tables: number, tableStride: number, counts: number, kAdd: number, vAdd: number, scale: number, probsStride: number): void;
   argmax(x: number, n: number): number;
@@ -322,16 +323,15 @@ export class Kernels {
   }
 
   /**
-   * embed reading the rows from a float32 packed matrix [vocab, dModel] (a generator tied to the
-   * embedding): row id is the matrix's row id · scale.
+   * embed (float32) or embedQ8 (q8) reading the rows from a packed matrix [vocab, dModel] (a
+   * generator tied to the embedding): row id is the matrix's row id (times its scale) · scale.
    */
   embedPacked(out: Region, ids: Region, packed: Packed, pos: Region | null, positions: Region | null, n: number, dModel: number, scale: number): void {
-    if (packed.dtype !== 'f32' || packed.k !== dModel) {
-      throw new WasmformerError('BAD_ARGUMENT', `embed: the packed table must be float32 [vocab, ${dModel}], got ${packed.dtype} [${packed.n}, ${packed.k}]`);
-    }
+    if (packed.k !== dModel) throw new WasmformerError('BAD_ARGUMENT', `embed: the packed table must be [vocab, ${dModel}], got [${packed.n}, ${packed.k}]`);
     this.checkEmbed(out, ids, packed.n, pos, positions, n, dModel);
-    span('embed', 'packed', packed.region, 0, 1, this.packedLength(packed.n, dModel), 0);
-    this.raw.embedPacked(out.ptr, packed.region.ptr, ids.ptr, pos ? pos.ptr : 0, pos ? positions!.ptr : 0, n, dModel, scale);
+    const q8 = packed.dtype === 'q8';
+    span('embed', 'packed', packed.region, 0, 1, q8 ? this.packedLengthQ8(packed.n, dModel) : this.packedLength(packed.n, dModel), 0);
+    this.raw[q8 ? 'embedPackedQ8' : 'embedPacked'](out.ptr, packed.region.ptr, ids.ptr, pos ? pos.ptr : 0, pos ? positions!.ptr : 0, n, dModel, scale);
   }
 
   private checkEmbed(out: Region, ids: Region, vocab: number, pos: Region | null, positions: Region | null, n: number, dModel: number): void {

@@ -252,6 +252,34 @@ describe('embedQ8', () => {
   });
 });
 
+describe('embedPacked on a q8 matrix', () => {
+  it('reads embedQ8\'s rows bit for bit from the packed int8 panels (a tied generator), ragged last panel and K included', () => {
+    const rand = rng(505);
+    for (const [vocab, d] of [[1, 1], [7, 5], [9, 4], [17, 21], [33, 64]]) {
+      const mark = rt.arena.mark();
+      const { wq, sw } = weights(rand, vocab, d);
+      const table = bytesOf(rt, wq, 'table');
+      const scales = regionOf(rt, sw, 'scales');
+      const bias = regionOf(rt, Float32Array.from({ length: vocab }, () => rand()), 'bias'); // a generator's: never read as a row
+      const packed = rt.kernels.packQ8Into(rt.arena.alloc(rt.kernels.packedLengthQ8(vocab, d), 'packed'), table, scales, bias, vocab, d);
+      const n = 5;
+      const ids = rt.arena.alloc(n, 'ids');
+      rt.arena.writeI32(ids, 0, [vocab - 1, 0, Math.floor(vocab / 2), vocab - 1, Math.floor(rand(0, vocab))]);
+      const positions = rt.arena.alloc(n, 'positions');
+      rt.arena.writeI32(positions, 0, [0, 3, 1, 2, 3]);
+      const pos = regionOf(rt, Float32Array.from({ length: 4 * d }, () => rand()), 'pos');
+      for (const withPos of [true, false]) {
+        const want = rt.arena.alloc(n * d, 'want');
+        const got = rt.arena.alloc(n * d, 'got');
+        rt.kernels.embedQ8(want, ids, table, scales, vocab, withPos ? pos : null, withPos ? positions : null, n, d, 22.6);
+        rt.kernels.embedPacked(got, ids, packed, withPos ? pos : null, withPos ? positions : null, n, d, 22.6);
+        expect(rt.arena.view(got).slice()).toEqual(rt.arena.view(want).slice());
+      }
+      rt.arena.reset(mark);
+    }
+  });
+});
+
 describe('quantizeMatrix', () => {
   it('keeps every weight within half a step of its row scale, in [-127, 127], the largest at ±127', () => {
     const rand = rng(5);
