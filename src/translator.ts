@@ -7,6 +7,7 @@ import { LOAD_OPTIONS, loadModel, type LoadOptions } from './model/load.js';
 import { GENERATE_OPTIONS, type GenerateOptions } from './generate/index.js';
 import type { Model } from './model/model.js';
 import { checkOptions } from './options.js';
+import { CLEANUP_REACH } from './tokenizers/added-tokens.js';
 import { CharTokenizer, readTokenizer, type Tokenizer, type TokenizerBytes } from './tokenizers/index.js';
 
 export type { Tokenizer, TokenizerBytes } from './tokenizers/index.js';
@@ -20,21 +21,37 @@ export type TranslatorSource = Exclude<ModelSource, TokenizerBytes> | TokenizerB
 
 /**
  * A decoding's text as its ids arrive, one new piece per id: the decoded text so far less what
- * was already given out (so pieces join to the whole text whatever the tokenizer does with
- * spaces). A piece that would end inside a character (byte pieces still to come) waits.
+ * was already given out, so that the pieces and flush() join to the whole text. What a later id
+ * may still change waits: a character not complete yet (byte pieces still to come: U+FFFD at
+ * the end), and a space among the last CLEANUP_REACH characters (the clean-up of spaces before
+ * punctuation and contractions, " ," or " n't", can remove it). Should a later id change text
+ * already given out in another way, the pieces go on after what was given.
  */
 export class TextStream {
   private readonly ids: number[] = [];
-  private given = '';
+  private text = '';
+  private given = 0; // characters of the text given out
 
   constructor(private readonly tokenizer: Pick<Tokenizer, 'decode'>) {}
 
   push(id: number): string {
     this.ids.push(id);
-    const text = this.tokenizer.decode(this.ids);
-    if (!text.startsWith(this.given) || text.endsWith('\ufffd')) return '';
-    const piece = text.slice(this.given.length);
-    this.given = text;
+    this.text = this.tokenizer.decode(this.ids);
+    let end = this.text.length;
+    while (end > 0 && this.text[end - 1] === '\ufffd') end--;
+    const space = this.text.indexOf(' ', Math.max(0, end - CLEANUP_REACH));
+    return this.giveUpTo(space >= 0 && space < end ? space : end);
+  }
+
+  /** The text still held back once every id is in (a final U+FFFD included). */
+  flush(): string {
+    return this.giveUpTo(this.text.length);
+  }
+
+  private giveUpTo(end: number): string {
+    if (end <= this.given) return '';
+    const piece = this.text.slice(this.given, end);
+    this.given = end;
     return piece;
   }
 }
@@ -80,8 +97,8 @@ export class Translator {
   }
 
   /**
-   * The translation as it is produced, one piece of text per token (a token that ends inside a
-   * character waits for the next): decoded greedily (or sampled), whatever the generation config's num_beams.
+   * The translation as it is produced, a piece of text per token (TextStream: text a later token
+   * may still change waits for it): decoded greedily (or sampled), whatever the generation config's num_beams.
    */
   async *stream(text: string, options: GenerateOptions = {}): AsyncGenerator<string> {
     if (checkText(text) === '') return;
@@ -90,6 +107,8 @@ export class Translator {
       const piece = pieces.push(id);
       if (piece !== '') yield piece;
     }
+    const rest = pieces.flush();
+    if (rest !== '') yield rest;
   }
 }
 

@@ -147,9 +147,10 @@ export class WorkerTranslator {
     return this.call(text, {}, false, () => undefined, 'tokenize') as Promise<{ ids: number[]; pieces: string[] }>;
   }
 
-  /** Translator.stream in the worker: the translation as it is produced (greedily), one piece of text per token. */
+  /** Translator.stream in the worker: the translation as it is produced (greedily), its pieces as Translator.stream gives them. */
   async *stream(text: string, options: GenerateOptions = {}): AsyncGenerator<string> {
     const pieces: string[] = [];
+    let given = 0; // characters of the pieces
     let wake: (() => void) | null = null;
     let finished = false;
     const controller = new AbortController();
@@ -157,6 +158,7 @@ export class WorkerTranslator {
     const done = this.call(text, { ...options, signal }, true, (m) => {
       options.onToken?.(m.token, m.index, m.hypothesis, m.sentence);
       if (m.piece !== '') pieces.push(m.piece);
+      given += m.piece.length;
       wake?.();
     }).finally(() => {
       finished = true;
@@ -170,7 +172,9 @@ export class WorkerTranslator {
         else await new Promise<void>((resolve) => (wake = resolve));
         wake = null;
       }
-      await done;
+      // The whole text's end that the pieces held back (TextStream.flush) comes with the result.
+      const rest = ((await done) as string).slice(given);
+      if (rest !== '') yield rest;
     } finally {
       if (!finished) controller.abort(); // the caller left early: stop the worker's decoding
     }

@@ -145,6 +145,13 @@ function cut(chars: string[], offsets: number[]): string[] {
   return pieces;
 }
 
+/**
+ * How far before the end of a text cleanUpTokenization may still change it once more text
+ * follows: each of its patterns starts with a space and is at most 4 characters long, so only a
+ * space among the last 3 characters can begin one.
+ */
+export const CLEANUP_REACH = 3;
+
 /** transformers' clean_up_tokenization: spaces before punctuation and English contractions removed. */
 export function cleanUpTokenization(text: string): string {
   return text
