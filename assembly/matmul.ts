@@ -46,7 +46,7 @@ export function embedPacked(out: usize, packed: usize, ids: usize, pos: usize, p
   const s = f32x4.splat(scale);
   for (let i = 0; i < n; i++) {
     const id = <usize>load<i32>(ids + (<usize>i << 2));
-    const src = packed + (id / NR) * panelBytes + ((NR + id % NR) << 2); // W[id, 0], past the bias row
+    const src = packed + (id / <usize>NR) * panelBytes + ((<usize>NR + id % <usize>NR) << 2); // W[id, 0], past the bias row
     const add = pos ? pos + <usize>load<i32>(positions + (<usize>i << 2)) * rowBytes : 0;
     const dst = out + <usize>i * rowBytes;
     // embed's arithmetic lane for lane (madd by 4, then the tail), so both give the same bits.

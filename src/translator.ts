@@ -2,8 +2,9 @@ import { WasmformerError } from './errors.js';
 import { familyOf } from './families/index.js';
 import { jsonObject } from './io/config.js';
 import { describe } from './io/describe.js';
+import { readModel } from './io/index.js';
 import { readModelConfig, type ModelSource } from './io/source.js';
-import { LOAD_OPTIONS, loadModel, type LoadOptions } from './model/load.js';
+import { LOAD_OPTIONS, modelOf, type LoadOptions } from './model/load.js';
 import { GENERATE_OPTIONS, type GenerateOptions } from './generate/index.js';
 import type { Model } from './model/model.js';
 import { checkOptions } from './options.js';
@@ -122,9 +123,9 @@ function checkText(text: unknown, what = 'text'): string {
 /** Loads a model folder with its tokenizer (the files its family's folders carry), checking that the two agree. */
 export async function loadTranslator(source: TranslatorSource, options: LoadOptions = {}): Promise<Translator> {
   checkOptions(options, LOAD_OPTIONS);
-  const { data, file } = await readModelConfig(source);
-  const tokenizer = await readTokenizer(source, familyOf(jsonObject(data, file), file).name);
-  const model = await loadModel(source, options);
+  const config = await readModelConfig(source);
+  const tokenizer = await readTokenizer(source, familyOf(jsonObject(config.data, config.file), config.file).name);
+  const model = await modelOf(await readModel(source, { onProgress: options.onProgress, config }), options);
   const mismatch = disagreement(tokenizer, model.config);
   if (mismatch !== null) {
     model.dispose();

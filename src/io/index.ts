@@ -57,7 +57,7 @@ export interface CheckedModel {
  * the whole file.
  */
 export async function readModel(source: ModelSource, options: ReadOptions = {}): Promise<CheckedModel> {
-  const { data: json, file: configFile } = await readModelConfig(source);
+  const { data: json, file: configFile } = options.config ?? await readModelConfig(source);
   const family = familyOf(jsonObject(json, configFile), configFile);
   const generation = family.generationConfig ? await readGenerationConfig(source) : null;
   const config = parseConfig(json, configFile, generation === null ? undefined : { json: generation.data, file: generation.file });

@@ -35,6 +35,8 @@ export interface ReadOptions {
    * (once only from a file or bytes; after a download of unknown size it repeats the count).
    */
   onProgress?: (loadedBytes: number, totalBytes: number) => void;
+  /** config.json as the caller already read it (readModelConfig), so that it is not fetched again. */
+  config?: FileContents<unknown>;
 }
 
 /**

@@ -213,7 +213,11 @@ export const LOAD_OPTIONS: OptionSpec = {
  */
 export async function loadModel(source: ModelSource, options: LoadOptions = {}): Promise<Model> {
   checkOptions(options, LOAD_OPTIONS);
-  const checked = await readModel(source, { onProgress: options.onProgress });
+  return modelOf(await readModel(source, { onProgress: options.onProgress }), options);
+}
+
+/** The model of checked weights, in a runtime of its own (loadModel past reading; options already checked). */
+export async function modelOf(checked: CheckedModel, options: LoadOptions): Promise<Model> {
   let floats = 0;
   for (const entry of checked.tensors.values()) floats += size(entry.shape);
   const dtype = options.dtype ?? (checked.quantized ? 'q8' : 'f32');

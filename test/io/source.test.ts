@@ -1,10 +1,11 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadTranslator } from '../../dist/index.js';
 import { readModel, readModelConfig, readModelWeights, type ModelSource, type ReadOptions } from '../../dist/io/index.js';
 import { rejectionOf } from '../expect-error.js';
 import { tinyConfig, tinyTensors } from './tiny-model.js';
@@ -290,5 +291,38 @@ describe('a download is checked by its header before its data arrives', () => {
   ])('refuses %s after its first bytes, not after 600 MB', async (_, kind, code, message) => {
     expect(await rejectionOf(readModel(`${base}/${kind}/`), code)).toMatch(message);
     expect(sent).toBeLessThan(8 << 20);
+  });
+});
+
+describe('loadTranslator from a URL', () => {
+  const folder = new URL('./fixtures/tutorial_export/', import.meta.url);
+  const requests = new Map<string, number>();
+  let server: Server;
+  let base: string;
+
+  beforeAll(async () => {
+    server = createServer((request, response) => {
+      const name = new URL(request.url ?? '/', 'http://x').pathname.slice(1);
+      requests.set(name, (requests.get(name) ?? 0) + 1);
+      try {
+        response.writeHead(200).end(readFileSync(new URL(name, folder)));
+      } catch {
+        response.writeHead(404).end('not here');
+      }
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+  });
+  afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
+
+  it('fetches each file once, config.json included', async () => {
+    const translator = await loadTranslator(base);
+    const local = await loadTranslator(fileURLToPath(folder));
+    expect(await translator.translate('abc', { maxNewTokens: 4 })).toBe(await local.translate('abc', { maxNewTokens: 4 }));
+    translator.dispose();
+    local.dispose();
+    expect(requests.get('config.json')).toBe(1);
+    expect(requests.get('model.safetensors')).toBe(1);
+    expect(requests.get('tokenizer.json')).toBe(1);
   });
 });
