@@ -11,6 +11,7 @@ import { mkdtempSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { MiB, peakRss } from './footprint.js';
 import { BenchError, median } from './measure.js';
 import { marianConfig, syntheticConfig, syntheticFolder } from './synthetic.js';
 
@@ -99,7 +100,7 @@ if (process.argv[2] === '--child') {
   await model.generate(src, { maxNewTokens: 1 });
   const t2 = performance.now();
   console.log(JSON.stringify({
-    loadMs: t1 - t0, firstMs: t2 - t1, rssMb: process.resourceUsage().maxRSS / 1024, parameters: model.parameters,
+    loadMs: t1 - t0, firstMs: t2 - t1, rssMb: peakRss() / MiB, parameters: model.parameters,
     dtype: model.dtype, wasmMb: model.memoryBytes / 1e6,
   }));
 }
