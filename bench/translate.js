@@ -127,7 +127,7 @@ async function loadWasmformer(dir, c, generation) {
       let told = false; // a beam search reports its leading hypothesis each step
       const onToken = () => told || ((told = true), onFirstToken());
       const ids = await translator.model.generate(srcIds, { ...options, onToken });
-      translator.tokenizer.decode(ids);
+      translator.tokenizer.decode(ids); // text out: the detokenization is part of the timed call
       return { srcIds: [...srcIds], ids, steps: ids.length + 1 }; // forced_eos_token_id: every output ends in eos
     },
     dispose: () => translator.dispose(),
@@ -153,7 +153,7 @@ async function loadTransformersJs(name, c, generation) {
       const streamer = { put: () => ++puts === 2 && onFirstToken(), end: () => {} };
       const output = await model.generate({ ...inputs, ...options, streamer });
       const all = output.tolist()[0].slice(1).map(Number);
-      tokenizer.decode(all, { skip_special_tokens: true });
+      tokenizer.decode(all, { skip_special_tokens: true }); // text out, as ours
       const srcIds = inputs.input_ids.tolist()[0].map(Number);
       return { srcIds, ids: withoutEos(all, model.config.eos_token_id), steps: all.length };
     },
