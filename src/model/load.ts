@@ -6,7 +6,7 @@ import { Embedding, sinusoid, type EmbeddingTable } from '../layers/embedding.js
 import { FeedForward } from '../layers/feedforward.js';
 import { Linear } from '../layers/linear.js';
 import { LayerNorm, Residual } from '../layers/norm.js';
-import { Act, createRuntime, index, MAX_Q8_K, type Quantized, type Region, type Runtime, type RuntimeOptions } from '../runtime/index.js';
+import { Act, createRuntime, index, MAX_Q8_K, MAX_THREADS, type Quantized, type Region, type Runtime, type RuntimeOptions } from '../runtime/index.js';
 import { checkOptions, isFunction, type OptionSpec } from '../options.js';
 import { DecoderLayer } from './decoder.js';
 import { EncoderLayer } from './encoder.js';
@@ -204,6 +204,7 @@ export const LOAD_OPTIONS: OptionSpec = {
   wasm: ['a path, a URL, an ArrayBuffer or a Uint8Array', (v) =>
     typeof v === 'string' || v instanceof URL || v instanceof ArrayBuffer || v instanceof Uint8Array],
   initialBytes: ['a number of bytes', (v) => Number.isSafeInteger(v) && (v as number) >= 0],
+  threads: [`'auto' or an integer in [1, ${MAX_THREADS}]`, (v) => v === 'auto' || (Number.isInteger(v) && (v as number) >= 1 && (v as number) <= MAX_THREADS)],
   onProgress: ['a function', isFunction],
 };
 

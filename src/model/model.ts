@@ -101,6 +101,19 @@ export class Model {
     this.parameters = parameters;
   }
 
+  /**
+   * Threads running this model's kernels now: loadModel's `threads`, or fewer where threads
+   * cannot be had or stopped paying (threadsReason says why).
+   */
+  get threads(): number {
+    return this.runtime().team.threads;
+  }
+
+  /** Why fewer threads run than loadModel's `threads` asked for; null when as asked. */
+  get threadsReason(): string | null {
+    return this.runtime().team.reason;
+  }
+
   /** Bytes of WebAssembly memory this model holds (weights, scratch, decodings' keys and values). */
   get memoryBytes(): number {
     return this.runtime().memory.buffer.byteLength;
@@ -206,13 +219,18 @@ export class Model {
     }
   }
 
-  /** Releases the model's memory at once (nothing it held stays reachable); any later call is a DISPOSED error. */
-  dispose(): void {
+  /**
+   * Releases the model's memory at once (nothing it held stays reachable) and stops its helper
+   * threads; resolves once they have exited. Any later call is a DISPOSED error.
+   */
+  dispose(): Promise<void> {
+    const team = this.rt?.team;
     this.rt = null;
     this.net = null;
     this.heap = null;
     this.scratch = null;
     this.stepper = null;
+    return team?.dispose() ?? Promise.resolve();
   }
 
   /** Checks a decoding's sources and options completely; nothing is touched yet. */

@@ -1,5 +1,6 @@
 import { WasmformerError } from '../errors.js';
 import { index, type Arena, type Region } from './arena.js';
+import type { Parallel } from './threads.js';
 
 /** The raw exports of the kernel module (assembly/index.ts). Pointers are byte offsets. */
 export interface KernelExports {
@@ -72,10 +73,13 @@ export interface QuantizedRows {
 export class Kernels {
   readonly raw: KernelExports;
   readonly arena: Arena;
+  /** The matmuls and attention: split across the runtime's threads (threads.ts), or the raw exports. */
+  private readonly split: Parallel;
 
-  constructor(raw: KernelExports, arena: Arena) {
+  constructor(raw: KernelExports, arena: Arena, split: Parallel = raw) {
     this.raw = raw;
     this.arena = arena;
+    this.split = split;
   }
 
   /** Floats that the packed form of an [n, k] weight with its bias takes. */
@@ -127,7 +131,7 @@ export class Kernels {
   /** out[m, n] (row stride ldo) = act(a[m, k] (row stride lda) · W^T + bias). */
   matmul(out: Region, outAt: number, a: Region, aAt: number, w: Packed, m: number, lda: number, ldo: number, act: Act = Act.None): void {
     this.checkMatmul('matmul', out, outAt, a, aAt, w, m, lda, ldo, act);
-    this.raw.matmul(addr(out, outAt), addr(a, aAt), w.region.ptr, m, w.k, w.n, lda, ldo, act);
+    this.split.matmul(addr(out, outAt), addr(a, aAt), w.region.ptr, m, w.k, w.n, lda, ldo, act);
   }
 
   /**
@@ -139,7 +143,7 @@ export class Kernels {
     span('matmulQ8', 'quantized rows', rows.values, 0, 1, Math.ceil((m * this.raw.quantizedRowBytes(w.k)) / 4), 0);
     span('matmulQ8', 'row scales', rows.scales, 0, 1, m, m);
     this.raw.quantizeRows(rows.values.ptr, rows.scales.ptr, addr(a, aAt), m, w.k, lda);
-    this.raw.matmulQ8(addr(out, outAt), rows.values.ptr, rows.scales.ptr, w.region.ptr, m, w.k, w.n, ldo, act);
+    this.split.matmulQ8(addr(out, outAt), rows.values.ptr, rows.scales.ptr, w.region.ptr, m, w.k, w.n, ldo, act);
   }
 
   private checkMatmul(kernel: string, out: Region, outAt: number, a: Region, aAt: number, w: Packed, m: number, lda: number, ldo: number, act: Act): void {
@@ -187,7 +191,7 @@ export class Kernels {
     span('attention', 'out', out, outAt, sq, width, ldo);
     span('attention', 'probs', probs, 0, 1, (nhead - 1) * headStride + sq * sk, 0);
     if (keyMask) span('attention', 'keyMask', keyMask, 0, 1, sk, sk);
-    this.raw.attention(
+    this.split.attention(
       addr(out, outAt), addr(q, qAt), addr(k, kAt), addr(v, vAt), probs.ptr, sq, sk, nhead, dk,
       ldq, ldk, ldv, ldo, scale, causalOffset, keyMask ? keyMask.ptr : 0, headStride,
     );
@@ -224,7 +228,7 @@ export class Kernels {
       most = Math.max(most, n);
     }
     span('attendRows', 'probs', probs, 0, probsStride === 0 ? 1 : rows, nhead * most, probsStride);
-    this.raw.attendRows(out.ptr, q.ptr, 0, probs.ptr, rows, nhead, dk, ldq, ldo, tables.ptr, tableStride, counts.ptr, kAdd, vAdd, scale, probsStride);
+    this.split.attendRows(out.ptr, q.ptr, 0, probs.ptr, rows, nhead, dk, ldq, ldo, tables.ptr, tableStride, counts.ptr, kAdd, vAdd, scale, probsStride);
   }
 
   /** scores[sq, sk] (stride ldo) = scale · q[sq, dk] · k[sk, dk]^T, strided rows. */

@@ -46,9 +46,9 @@ export function chooseBuild(wanted: unknown = 'auto'): Build {
   return wanted;
 }
 
-/** The URL of a build's .wasm file, shipped beside this package's JS. */
-export function wasmUrl(build: Build): URL {
-  return new URL(`../wasmformer.${build}.wasm`, import.meta.url);
+/** The URL of a build's .wasm file, shipped beside this package's JS (`shared`: the one importing a shared memory, for threads). */
+export function wasmUrl(build: Build, shared = false): URL {
+  return new URL(`../wasmformer.${build}${shared ? '.shared' : ''}.wasm`, import.meta.url);
 }
 
 /**

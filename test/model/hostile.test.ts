@@ -223,7 +223,10 @@ describe('text in, text out, as a careless caller writes it', () => {
       [{ build: 'fast' }, /^options\.build must be 'auto', 'simd' or 'relaxed', got "fast"$/],
       [{ onProgress: 1 }, /^options\.onProgress must be a function, got 1$/],
       [{ wasm: 42 }, /^options\.wasm must be a path, a URL, an ArrayBuffer or a Uint8Array, got 42$/],
-      [{ threads: 2 }, /^options\.threads is not an option/],
+      [{ threads: 0 }, /^options\.threads must be 'auto' or an integer in \[1, 64\], got 0$/],
+      [{ threads: 1.5 }, /^options\.threads must be 'auto' or an integer in \[1, 64\], got 1\.5$/],
+      [{ threads: 'all' }, /^options\.threads must be 'auto' or an integer in \[1, 64\], got "all"$/],
+      [{ thread: 2 }, /^options\.thread is not an option/],
     ] as const) {
       expect(await rejectionOf(loadModel(DEMO, options as never), 'BAD_ARGUMENT')).toMatch(message);
       expect(await rejectionOf(loadTranslator(DEMO, options as never), 'BAD_ARGUMENT')).toMatch(message);

@@ -1,0 +1,280 @@
+// The threads of one runtime: the calling thread and n - 1 helpers (worker_threads in Node, Web
+// Workers in a browser), each with its own instance of the kernel module on the one shared
+// memory. A Team runs the kernels that carry a step's work (the matmuls and attention) in
+// chunks of output columns or heads that any thread may claim (jobs.ts); every other kernel,
+// and any call too small to pay for waking a helper, runs on the caller alone.
+import { WasmformerError } from '../errors.js';
+import { isNode, nodeModule } from '../platform.js';
+import { Control, kernelsOf, Op } from './jobs.js';
+import type { Arena } from './arena.js';
+import type { KernelExports } from './kernels.js';
+
+/** The kernels a Team splits: the raw exports' own signatures, so that one thread calls them directly. */
+export type Parallel = Pick<KernelExports, 'matmul' | 'matmulQ8' | 'attention' | 'attendRows'>;
+
+/** Output columns per unit of a matmul: one group of four 8-column panels (assembly/matmul.ts' GROUP). */
+const COLUMNS = 32;
+/** Multiply-adds below which a chunk costs more in claiming than it gains: a few microseconds of work. */
+const MIN_CHUNK_WORK = 1 << 14;
+/** Chunks per thread: enough that a late thread's share is taken by the others. */
+const CHUNKS_PER_THREAD = 8;
+/** The window over which a Team judges its helpers, and the share of slow calls that retires one. */
+const WINDOW = 1024;
+const SLOW_SHARE = 0.05;
+/** How long a helper may take to start. */
+const START_MS = 10000;
+
+/** A helper as its Team holds it: a worker, stopped by terminate(). */
+interface Helper {
+  terminate(): Promise<void>;
+}
+
+/** What a helper is sent: the module to instantiate, the memory, where the control block is, and its index. */
+export interface HelperStart {
+  module: WebAssembly.Module;
+  memory: WebAssembly.Memory;
+  control: number;
+  helper: number;
+}
+
+export class Team implements Parallel {
+  /** Why fewer threads run than were asked for; null when as asked. */
+  reason: string | null;
+  private helpers: Helper[];
+  private job = 0;
+  private calls = 0; // parallel calls in this window
+  private slow = 0; // of which took longer than the caller alone would have
+
+  private constructor(
+    private readonly raw: KernelExports,
+    private readonly arena: Arena,
+    private readonly control: Control | null,
+    helpers: Helper[],
+    reason: string | null,
+    private readonly canSleep: boolean,
+  ) {
+    this.helpers = helpers;
+    this.reason = reason;
+  }
+
+  /** One thread: every kernel runs on the caller (`reason`: why, when threads were asked for). */
+  static solo(raw: KernelExports, arena: Arena, reason: string | null = null): Team {
+    return new Team(raw, arena, null, [], reason, false);
+  }
+
+  /**
+   * The caller and `count` helpers on a shared memory whose control block (CONTROL_BYTES) is at
+   * byte `control`. Helpers that fail to start leave one thread, and say why.
+   */
+  static async start(raw: KernelExports, arena: Arena, module: WebAssembly.Module, control: number, count: number): Promise<Team> {
+    const memory = arena.memory;
+    const buffer = memory.buffer;
+    const started = await Promise.allSettled(
+      Array.from({ length: count }, (_, helper) => startHelper({ module, memory, control, helper })),
+    );
+    const helpers = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
+    const failed = started.find((s) => s.status === 'rejected');
+    if (failed !== undefined) {
+      await Promise.all(helpers.map((h) => h.terminate()));
+      return Team.solo(raw, arena, `its helper workers could not start (${(failed.reason as Error).message})`);
+    }
+    const team = new Team(raw, arena, new Control(buffer, control, kernelsOf(raw as unknown as Record<string, unknown>)), helpers, null, canSleep());
+    team.control!.setHelpers(count);
+    return team;
+  }
+
+  /** Threads working on this runtime's kernels now: the caller and its helpers. */
+  get threads(): number {
+    return 1 + this.helpers.length;
+  }
+
+  /** Stops every helper; resolves once each has exited. */
+  async dispose(): Promise<void> {
+    const helpers = this.helpers;
+    this.helpers = [];
+    if (this.control === null || helpers.length === 0) return;
+    this.control.setHelpers(0);
+    this.control.wakeAll(this.next());
+    await Promise.all(helpers.map((h) => h.terminate()));
+  }
+
+  matmul(out: number, a: number, packed: number, m: number, k: number, n: number, lda: number, ldo: number, act: number): void {
+    const units = Math.ceil(n / COLUMNS);
+    const chunks = this.chunks(units, m * k * n);
+    if (chunks === 1) return this.raw.matmul(out, a, packed, m, k, n, lda, ldo, act);
+    const panels = (COLUMNS / 8) * this.raw.packedSize(8, k) * 4; // bytes of a unit's panels
+    const c = this.control!;
+    c.arg(0, out, COLUMNS * 4); c.arg(1, a); c.arg(2, packed, panels); c.arg(3, m); c.arg(4, k); c.arg(5, n);
+    c.arg(6, lda); c.arg(7, ldo); c.arg(8, act);
+    this.run(Op.Matmul, chunks, units, 5, COLUMNS, n);
+  }
+
+  matmulQ8(out: number, aq: number, sa: number, packed: number, m: number, k: number, n: number, ldo: number, act: number): void {
+    const units = Math.ceil(n / COLUMNS);
+    const chunks = this.chunks(units, m * k * n);
+    if (chunks === 1) return this.raw.matmulQ8(out, aq, sa, packed, m, k, n, ldo, act);
+    const panels = (COLUMNS / 8) * this.raw.packedSizeQ8(8, k);
+    const c = this.control!;
+    c.arg(0, out, COLUMNS * 4); c.arg(1, aq); c.arg(2, sa); c.arg(3, packed, panels); c.arg(4, m); c.arg(5, k);
+    c.arg(6, n); c.arg(7, ldo); c.arg(8, act);
+    this.run(Op.MatmulQ8, chunks, units, 6, COLUMNS, n);
+  }
+
+  attention(
+    out: number, q: number, k: number, v: number, probs: number, sq: number, sk: number, nhead: number, dk: number,
+    ldq: number, ldk: number, ldv: number, ldo: number, scale: number, causalOffset: number, keyMask: number, headStride: number,
+  ): void {
+    // Heads that share one probabilities scratch (headStride 0) cannot run side by side.
+    const chunks = headStride === 0 ? 1 : this.chunks(nhead, 2 * nhead * sq * sk * dk);
+    if (chunks === 1) return this.raw.attention(out, q, k, v, probs, sq, sk, nhead, dk, ldq, ldk, ldv, ldo, scale, causalOffset, keyMask, headStride);
+    const head = dk * 4;
+    const c = this.control!;
+    c.arg(0, out, head); c.arg(1, q, head); c.arg(2, k, head); c.arg(3, v, head); c.arg(4, probs, headStride * 4);
+    c.arg(5, sq); c.arg(6, sk); c.arg(7, nhead); c.arg(8, dk); c.arg(9, ldq); c.arg(10, ldk); c.arg(11, ldv);
+    c.arg(12, ldo); c.arg(13, scale); c.arg(14, causalOffset); c.arg(15, keyMask); c.arg(16, headStride);
+    this.run(Op.Attention, chunks, nhead, 7, 1, nhead);
+  }
+
+  attendRows(
+    out: number, q: number, base: number, probs: number, rows: number, nhead: number, dk: number, ldq: number, ldo: number,
+    tables: number, tableStride: number, counts: number, kAdd: number, vAdd: number, scale: number, probsStride: number,
+  ): void {
+    // Split by heads, a chunk's probabilities go to a scratch of its own (rows reuse it): with
+    // one region per row (probsStride > 0) the heads' layout could not be kept.
+    const most = probsStride === 0 && this.control !== null ? this.most(counts, rows) : 0;
+    const chunks = probsStride === 0 ? this.chunks(nhead, 2 * rows * nhead * most * dk) : 1;
+    if (chunks === 1) return this.raw.attendRows(out, q, base, probs, rows, nhead, dk, ldq, ldo, tables, tableStride, counts, kAdd, vAdd, scale, probsStride);
+    const head = dk * 4;
+    const c = this.control!;
+    c.arg(0, out, head); c.arg(1, q, head); c.arg(2, base); c.arg(3, probs, most * 4); c.arg(4, rows); c.arg(5, nhead);
+    c.arg(6, dk); c.arg(7, ldq); c.arg(8, ldo); c.arg(9, tables); c.arg(10, tableStride); c.arg(11, counts);
+    c.arg(12, kAdd, dk); c.arg(13, vAdd, dk); c.arg(14, scale); c.arg(15, probsStride);
+    this.run(Op.AttendRows, chunks, nhead, 5, 1, nhead);
+  }
+
+  /** The most keys any of `rows` rows attends to (counts: int32 at byte `counts`). */
+  private most(counts: number, rows: number): number {
+    const i32 = this.arena.i32();
+    let most = 0;
+    for (let r = 0; r < rows; r++) most = Math.max(most, i32[(counts >>> 2) + r]);
+    return most;
+  }
+
+  /** Chunks for `units` units of `work` multiply-adds: 1 runs the kernel directly. */
+  private chunks(units: number, work: number): number {
+    if (this.helpers.length === 0) return 1;
+    return Math.max(1, Math.min(units, this.threads * CHUNKS_PER_THREAD, Math.floor(work / MIN_CHUNK_WORK)));
+  }
+
+  private next(): number {
+    this.job = (this.job + 1) & 0xffff;
+    return this.job;
+  }
+
+  /** Publishes the job, works on it beside the helpers, waits for the last chunk, and judges the helpers. */
+  private run(op: Op, chunks: number, units: number, countArg: number, unit: number, total: number): void {
+    const control = this.control!;
+    const job = this.next();
+    control.publish(job, op, chunks, units, countArg, unit, total);
+    const start = performance.now();
+    control.work(job);
+    this.judge(control.finish(this.canSleep, start));
+  }
+
+  /**
+   * Retires a helper when, over a window of calls, too many took longer than the caller's own
+   * share plus a wait for a helper that had claimed a chunk and then lost its core: one thread
+   * fewer is faster then (another process wants the cores). model.threads and its reason say so.
+   */
+  private judge(slow: boolean): void {
+    if (slow) this.slow++;
+    if (++this.calls < WINDOW) return;
+    if (this.slow > SLOW_SHARE * WINDOW && this.helpers.length > 0) {
+      const share = Math.round((100 * this.slow) / WINDOW);
+      const before = this.threads;
+      const helper = this.helpers.pop()!;
+      this.control!.setHelpers(this.helpers.length);
+      this.control!.wakeAll(this.next());
+      void helper.terminate();
+      this.reason = `fell back from ${before} to ${this.threads} threads: ${share}% of the last ${WINDOW} parallel kernel calls ` +
+        'waited longer for a helper than one thread would have taken (other processes are contending for the cores)';
+    }
+    this.calls = 0;
+    this.slow = 0;
+  }
+}
+
+/** Whether this thread may block in Atomics.wait (a browser's main thread may not). */
+function canSleep(): boolean {
+  try {
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 1, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Why this context cannot run helper threads on a shared memory, or null when it can. */
+export function threadsUnavailable(): string | null {
+  if (typeof SharedArrayBuffer === 'undefined' || (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated === false) {
+    return 'SharedArrayBuffer is not available here: a page must be cross-origin isolated ' +
+      '(served with Cross-Origin-Opener-Policy: same-origin and Cross-Origin-Embedder-Policy: require-corp)';
+  }
+  if (!isNode() && typeof Worker === 'undefined') return 'this context cannot start Web Workers';
+  return null;
+}
+
+/** The threads that 'auto' means: the machine's cores, at most 4 (see the README's Threads section). */
+export async function autoThreads(): Promise<number> {
+  const cores = isNode()
+    ? (await nodeModule<typeof import('node:os')>('node:os')).availableParallelism()
+    : (globalThis.navigator?.hardwareConcurrency ?? 1);
+  return Math.max(1, Math.min(4, cores));
+}
+
+// Named by a constant in Node, a literal in the browser's Worker constructor below, which
+// bundlers must see to bundle the helper (as src/worker.ts does).
+const NODE_HELPER = './helper.js';
+
+/** Starts one helper and resolves once it has instantiated the module and is waiting for jobs. */
+async function startHelper(start: HelperStart): Promise<Helper> {
+  if (isNode()) {
+    const { Worker } = await nodeModule<typeof import('node:worker_threads')>('node:worker_threads');
+    const worker = new Worker(new URL(NODE_HELPER, import.meta.url));
+    worker.unref(); // a helper never keeps a process alive
+    const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
+    await ready(start, (m) => worker.postMessage(m), (on) => {
+      worker.on('message', on);
+      worker.once('error', (e) => on({ error: e.message }));
+      worker.once('exit', (code) => on({ error: `it exited with code ${code}` }));
+    }, () => void worker.terminate());
+    return { terminate: async () => { await worker.terminate(); await exited; } };
+  }
+  const worker = new Worker(new URL('./helper.js', import.meta.url), { type: 'module' });
+  await ready(start, (m) => worker.postMessage(m), (on) => {
+    worker.onmessage = (e) => on(e.data as { error?: string });
+    worker.onerror = (e) => on({ error: e.message || 'the helper script failed to load' });
+  }, () => worker.terminate());
+  return { terminate: async () => worker.terminate() };
+}
+
+/** Sends a helper its start and waits for its answer ({} when ready, { error } when not). */
+function ready(
+  start: HelperStart, post: (m: HelperStart) => void,
+  listen: (on: (m: { error?: string }) => void) => void, kill: () => void,
+): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => fail(`it did not start within ${START_MS / 1000} s`), START_MS);
+    const fail = (message: string): void => {
+      clearTimeout(timer);
+      kill();
+      reject(new WasmformerError('UNSUPPORTED', `helper ${start.helper + 1}: ${message}`));
+    };
+    listen((m) => {
+      if (m.error !== undefined) return fail(m.error);
+      clearTimeout(timer);
+      resolve();
+    });
+    post(start);
+  });
+}
