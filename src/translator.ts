@@ -67,9 +67,9 @@ export class Translator {
     readonly tokenizer: Tokenizer,
   ) {}
 
-  /** Drops the model's memory at once (model.dispose()); later calls reject with a DISPOSED error. */
-  dispose(): void {
-    this.model.dispose();
+  /** Drops the model's memory at once and stops its helper threads (model.dispose()); later calls reject with a DISPOSED error. */
+  dispose(): Promise<void> {
+    return this.model.dispose();
   }
 
   /**
@@ -128,7 +128,7 @@ export async function loadTranslator(source: TranslatorSource, options: LoadOpti
   const model = await modelOf(await readModel(source, { onProgress: options.onProgress, config }), options);
   const mismatch = disagreement(tokenizer, model.config);
   if (mismatch !== null) {
-    model.dispose();
+    await model.dispose();
     throw new WasmformerError('BAD_CONFIG', mismatch);
   }
   return new Translator(model, tokenizer);

@@ -60,3 +60,13 @@ export function expectClose(got: ArrayLike<number>, want: ArrayLike<number>, ato
 
 /** The sizes every kernel is tested at, in every dimension (issue #2). */
 export const ODD_SIZES = [1, 3, 5, 7, 8, 9, 17, 31, 33, 63, 65, 127];
+
+/** got holds want's float32 bits exactly (NaN payloads and -0 included); reports the first element that differs. */
+export function expectSameBits(got: Float32Array, want: Float32Array, what = ''): void {
+  const a = new Uint32Array(got.buffer, got.byteOffset, got.length);
+  const b = new Uint32Array(want.buffer, want.byteOffset, want.length);
+  if (a.length !== b.length) throw new Error(`${what}: length ${a.length} != ${b.length}`);
+  for (let i = 0; i < a.length; i++) {
+    if (a[i] !== b[i]) throw new Error(`${what}: element ${i} is ${got[i]}, want ${want[i]} (bits ${a[i].toString(16)} != ${b[i].toString(16)})`);
+  }
+}
