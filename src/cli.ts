@@ -14,6 +14,7 @@ import { companionFiles, Q8_METADATA, quantizedSafetensors } from './io/quantize
 import { readOptionalModelFile } from './io/source.js';
 import { loadModel, type LoadOptions } from './model/load.js';
 import type { Model } from './model/model.js';
+import { MAX_THREADS } from './runtime/index.js';
 import { loadTranslator, type Translator } from './translator.js';
 
 const USAGE = `usage:
@@ -28,6 +29,7 @@ decoding (default: the model's generation config, so beam search for opus-mt):
 options:
   --build simd|relaxed   the kernel build (default: the best this engine runs; not for quantize)
   --dtype f32|q8         q8: int8 weights, quantized at load (default: as the folder stores them)
+  --threads N|auto       threads for the kernels (default 1; auto: the cores, at most 4)
   -h, --help             this text
   --version              the version of wasmformer`;
 
@@ -40,6 +42,7 @@ const OPTIONS = {
   json: { type: 'boolean' },
   build: { type: 'string' },
   dtype: { type: 'string' },
+  threads: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean' },
 } as const;
@@ -49,10 +52,10 @@ type Args = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPosition
 
 /** Each command and the flags it takes (besides --help and --version). */
 const COMMANDS: Record<string, { run: (args: Args) => Promise<void>; flags: Flag[] }> = {
-  demo: { run: demo, flags: ['build', 'dtype'] },
-  translate: { run: translate, flags: ['model', 'max-new-tokens', 'num-beams', 'json', 'build', 'dtype'] },
-  generate: { run: generate, flags: ['model', 'src-ids', 'max-new-tokens', 'num-beams', 'json', 'build', 'dtype'] },
-  info: { run: info, flags: ['model', 'json', 'build', 'dtype'] },
+  demo: { run: demo, flags: ['build', 'dtype', 'threads'] },
+  translate: { run: translate, flags: ['model', 'max-new-tokens', 'num-beams', 'json', 'build', 'dtype', 'threads'] },
+  generate: { run: generate, flags: ['model', 'src-ids', 'max-new-tokens', 'num-beams', 'json', 'build', 'dtype', 'threads'] },
+  info: { run: info, flags: ['model', 'json', 'build', 'dtype', 'threads'] },
   quantize: { run: quantize, flags: ['model', 'out'] },
 };
 
@@ -103,7 +106,7 @@ async function demo(args: Args): Promise<void> {
   const samples = JSON.parse(await readFile(new URL('../models/en-de-messages/samples.json', import.meta.url), 'utf8')) as { items: { en: string }[] };
   const texts = samples.items.map((item) => item.en);
   const { model } = translator;
-  console.log(`wasmformer demo: English to German program messages, a Marian model (${model.parameters.toLocaleString('en-US')} parameters, ${model.build} build, ${model.dtype} weights)`);
+  console.log(`wasmformer demo: English to German program messages, a Marian model (${model.parameters.toLocaleString('en-US')} parameters, ${model.build} build, ${model.dtype} weights, ${threads(model)})`);
   console.log(`decoding as its generation_config.json says: beam search with ${model.config.generation.numBeams} beams\n`);
   // Warm-up: V8 runs the first calls of a WASM function in its baseline tier, then optimises it.
   await translator.translate(texts);
@@ -195,14 +198,24 @@ async function generate(args: Args): Promise<void> {
 
 async function info(args: Args): Promise<void> {
   const model = await open(args);
-  const report = { config: model.config, parameters: model.parameters, dtype: model.dtype, memory_bytes: model.memoryBytes, build: model.build };
+  const report = {
+    config: model.config, parameters: model.parameters, dtype: model.dtype, memory_bytes: model.memoryBytes, build: model.build,
+    threads: model.threads, threads_reason: model.threadsReason,
+  };
   if (args.values.json) console.log(JSON.stringify(report));
   else {
     console.log(JSON.stringify(model.config, null, 2));
     console.log(`parameters: ${model.parameters.toLocaleString('en-US')}`);
     console.log(`weights: ${model.dtype === 'q8' ? 'q8 (int8 matrices, one scale per row)' : 'f32 (float32)'}`);
     console.log(`memory: ${(model.memoryBytes / 2 ** 20).toFixed(1)} MiB of WebAssembly memory (${model.build} build)`);
+    console.log(`threads: ${threads(model)}`);
   }
+}
+
+/** How many threads run the model, and why fewer than asked where that is so. */
+function threads(model: Model): string {
+  const n = `${model.threads} thread${model.threads === 1 ? '' : 's'}`;
+  return model.threadsReason === null ? n : `${n}: ${model.threadsReason}`;
 }
 
 /**
@@ -277,17 +290,24 @@ function open(args: Args): Promise<Model> {
   return loadModel(required(args, 'model'), options(args));
 }
 
-/** The kernel build and dtype asked for, and a progress line on a terminal while a large model loads. */
+/** The kernel build, dtype and threads asked for, and a progress line on a terminal while a large model loads. */
 function options(args: Args): LoadOptions {
   const { build, dtype } = args.values;
   if (build !== undefined && build !== 'simd' && build !== 'relaxed') fail(`--build must be simd or relaxed, got ${JSON.stringify(build)}`);
   if (dtype !== undefined && dtype !== 'f32' && dtype !== 'q8') fail(`--dtype must be f32 or q8, got ${JSON.stringify(dtype)}`);
+  const threads = args.values.threads;
+  if (threads !== undefined && threads !== 'auto' && !(/^[1-9][0-9]?$/.test(threads) && Number(threads) <= MAX_THREADS)) {
+    fail(`--threads must be auto or an integer in [1, ${MAX_THREADS}], got ${JSON.stringify(threads)}`);
+  }
   const onProgress = (loaded: number, total: number): void => {
     if (!process.stderr.isTTY || total < 2 ** 24) return;
     process.stderr.write(`\rloading weights: ${(loaded / 2 ** 20).toFixed(0)} / ${(total / 2 ** 20).toFixed(0)} MiB`);
     if (loaded === total) process.stderr.write('\n');
   };
-  return { build, onProgress, ...(dtype === undefined ? {} : { dtype }) };
+  return {
+    build, onProgress, ...(dtype === undefined ? {} : { dtype }),
+    ...(threads === undefined ? {} : { threads: threads === 'auto' ? 'auto' : Number(threads) }),
+  };
 }
 
 function required(args: Args, name: 'model' | 'src-ids' | 'out'): string {

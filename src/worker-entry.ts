@@ -69,8 +69,8 @@ async function load({ source, options }: Extract<ToWorker, { type: 'load' }>): P
   try {
     const onProgress = (loaded: number, total: number): void => post({ type: 'progress', loaded, total });
     translator = await loadTranslator(source, { ...options, onProgress });
-    const { config, parameters, build, dtype, memoryBytes } = translator.model;
-    post({ type: 'ready', config, parameters, build, dtype, memoryBytes });
+    const { config, parameters, build, dtype, memoryBytes, threads, threadsReason } = translator.model;
+    post({ type: 'ready', config, parameters, build, dtype, memoryBytes, threads, threadsReason });
   } catch (e) {
     post({ type: 'failed', error: wire(e) });
   }
@@ -101,7 +101,8 @@ async function translate({ id, text, options, stream }: Extract<ToWorker, { type
       ? await streamed(text as string, generate)
       : await translator!.translate(text as string & string[], generate); // either overload: a text or a list
     const { attention: steps, transfer } = attention(); // the step that produced eos
-    post({ type: 'done', id, text: result, attention: steps }, transfer);
+    const { threads, threadsReason } = translator!.model;
+    post({ type: 'done', id, text: result, attention: steps, threads, threadsReason }, transfer);
   } catch (e) {
     post({ type: 'error', id, error: wire(e) });
   } finally {

@@ -33,12 +33,18 @@ export type WireOptions = Omit<GenerateOptions, 'onToken' | 'attention' | 'signa
 /** The messages the worker sends. */
 export type FromWorker =
   | { type: 'progress'; loaded: number; total: number }
-  | { type: 'ready'; config: ModelConfig; parameters: number; build: Build; dtype: 'f32' | 'q8'; memoryBytes: number }
+  | { type: 'ready'; config: ModelConfig; parameters: number; build: Build; dtype: 'f32' | 'q8'; memoryBytes: number } & Threads
   | { type: 'failed'; error: WireError }
   | { type: 'token'; id: number; token: number; index: number; hypothesis: number[]; sentence: number; piece: string; attention?: AttentionStep[] }
   | { type: 'tokens'; id: number; ids: number[]; pieces: string[] }
-  | { type: 'done'; id: number; text: string | string[]; attention?: AttentionStep[] }
+  | { type: 'done'; id: number; text: string | string[]; attention?: AttentionStep[] } & Threads
   | { type: 'error'; id: number; error: WireError };
+
+/** The model's threads as the worker last saw them (model.threads, model.threadsReason). */
+export interface Threads {
+  threads: number;
+  threadsReason: string | null;
+}
 
 /** The worker as the page sees it, the same in a browser and in Node. */
 interface Channel {
@@ -46,7 +52,8 @@ interface Channel {
   listen(onMessage: (message: FromWorker) => void, onError: (message: string) => void): void;
   /** Whether it may keep a Node process alive (only while a call waits for it). */
   hold(busy: boolean): void;
-  terminate(): void;
+  /** Ends the worker (and the helper threads it started); resolves once it has exited. */
+  terminate(): Promise<void>;
 }
 
 // Named by a constant, not a literal: bundlers treat new URL('literal', import.meta.url) as an
@@ -63,7 +70,7 @@ async function startWorker(): Promise<Channel> {
         worker.onerror = (e) => onError(e.message || 'the worker script failed to start');
       },
       hold: () => undefined,
-      terminate: () => worker.terminate(),
+      terminate: async () => worker.terminate(),
     };
   }
   const threads = await nodeModule<typeof import('node:worker_threads')>('node:worker_threads');
@@ -75,7 +82,7 @@ async function startWorker(): Promise<Channel> {
       worker.on('error', (e) => onError(e.message));
     },
     hold: (busy) => (busy ? worker.ref() : worker.unref()),
-    terminate: () => void worker.terminate(),
+    terminate: async () => void (await worker.terminate()),
   };
 }
 
@@ -98,6 +105,10 @@ export class WorkerTranslator {
   readonly build: Build;
   readonly dtype: 'f32' | 'q8';
   readonly memoryBytes: number;
+  /** Threads running the model's kernels in the worker (loadModel's `threads`), as of the last call's end. */
+  threads: number;
+  /** Why fewer threads run than were asked for; null when as asked. */
+  threadsReason: string | null;
   private channel: Channel | null;
   private readonly calls = new Map<number, Call>();
   private nextId = 0;
@@ -109,6 +120,8 @@ export class WorkerTranslator {
     this.build = ready.build;
     this.dtype = ready.dtype;
     this.memoryBytes = ready.memoryBytes;
+    this.threads = ready.threads;
+    this.threadsReason = ready.threadsReason;
     channel.listen((m) => this.receive(m), (message) => this.fail(message));
   }
 
@@ -180,9 +193,9 @@ export class WorkerTranslator {
     }
   }
 
-  /** Ends the worker; calls still waiting reject with a DISPOSED error. */
-  dispose(): void {
-    this.fail(null);
+  /** Ends the worker and its threads; calls still waiting reject with a DISPOSED error. Resolves once the worker has exited. */
+  dispose(): Promise<void> {
+    return this.fail(null);
   }
 
   private call(text: string | readonly string[], options: GenerateOptions, stream: boolean, onToken: Call['onToken'], type: 'translate' | 'tokenize' = 'translate'): Promise<unknown> {
@@ -230,8 +243,10 @@ export class WorkerTranslator {
     if (m.type === 'error') return call.reject(fromWire(m.error));
     if (m.type === 'tokens') return call.resolve({ ids: m.ids, pieces: m.pieces });
     for (const step of m.attention ?? []) this.addStep(call, step);
-    if (m.type === 'token') call.onToken(m);
-    else call.resolve(m.text);
+    if (m.type === 'token') return call.onToken(m);
+    this.threads = m.threads;
+    this.threadsReason = m.threadsReason;
+    call.resolve(m.text);
   }
 
   /** One attention step from the worker; the first one begins the maps (its cross weights say the source's length). */
@@ -244,13 +259,14 @@ export class WorkerTranslator {
   }
 
   /** Ends the worker: every waiting call rejects (DISPOSED, or the worker's failure). */
-  private fail(reason: string | null): void {
-    this.channel?.terminate();
+  private fail(reason: string | null): Promise<void> {
+    const ended = this.channel?.terminate() ?? Promise.resolve();
     this.channel = null;
     const error = reason === null
       ? new WasmformerError('DISPOSED', 'this translator was disposed')
       : new WasmformerError('BAD_FILE', `the wasmformer worker failed: ${reason}`);
     for (const call of [...this.calls.values()]) call.reject(error);
+    return ended;
   }
 }
 

@@ -54,7 +54,7 @@ describe('wasmformer CLI', () => {
     expect((await wasmformer('translate', '--num-beams', '1', a.en)).stdout).toBe(`${a.greedy}\n`);
     const demo = await wasmformer('demo');
     expect(demo.code).toBe(0);
-    expect(demo.stdout).toMatch(/^wasmformer demo: English to German program messages, a Marian model \(7,595,008 parameters, (simd|relaxed) build, f32 weights\)\n/);
+    expect(demo.stdout).toMatch(/^wasmformer demo: English to German program messages, a Marian model \(7,595,008 parameters, (simd|relaxed) build, f32 weights, 1 thread\)\n/);
     expect(demo.stdout).toContain(`${a.en.padEnd(Math.max(...samples.map((s) => s.en.length)))}  ->  ${a.beam4}   (`);
     expect(demo.stdout).toMatch(/one at a time: [\d.]+ ms; all 14 as one batch: [\d.]+ ms \([\d.]+x\)\n$/);
   });
@@ -76,6 +76,14 @@ describe('wasmformer CLI', () => {
     expect(info.config.dModel).toBe(config.d_model);
     expect(info.parameters).toBeGreaterThan(0);
     expect(info.memory_bytes).toBeGreaterThan(0);
+  });
+
+  it('--threads 2 runs the kernels on two threads, with the same translation as one', async () => {
+    const info = JSON.parse((await wasmformer('info', '--model', MODEL, '--json', '--threads', '2')).stdout) as { threads: number; threads_reason: string | null };
+    expect([info.threads, info.threads_reason]).toEqual([2, null]);
+    const [two, one] = await Promise.all([wasmformer('translate', '--threads', '2', 'Directory not empty'), wasmformer('translate', 'Directory not empty')]);
+    expect([two.code, two.stdout]).toEqual([0, one.stdout]);
+    expect(one.stdout.trim()).not.toBe('');
   });
 
   it('--dtype q8 runs int8 weights, as loadModel(dir, { dtype: \'q8\' }) does', async () => {
@@ -121,6 +129,9 @@ describe('wasmformer CLI', () => {
     [['info', '--model', MODEL, '--src-ids', '5'], '--src-ids does not apply to info (wasmformer --help)'],
     [['info', '--model', MODEL, '--build', 'fast'], '--build must be simd or relaxed, got "fast"'],
     [['info', '--model', MODEL, '--dtype', 'q4'], '--dtype must be f32 or q8, got "q4"'],
+    [['info', '--model', MODEL, '--threads', '0'], '--threads must be auto or an integer in [1, 64], got "0"'],
+    [['info', '--model', MODEL, '--threads', '2.5'], '--threads must be auto or an integer in [1, 64], got "2.5"'],
+    [['info', '--model', MODEL, '--threads', '65'], '--threads must be auto or an integer in [1, 64], got "65"'],
     [['quantize', '--model', MODEL, '--out', '/tmp/wasmformer-nowhere', '--dtype', 'q8'], '--dtype does not apply to quantize (wasmformer --help)'],
     [['info', '--model', MODEL, 'extra'], 'info takes no text: "extra"'],
     [['quantize', '--model', MODEL], '--out is required (wasmformer --help)'],

@@ -1,4 +1,6 @@
 // createWorkerTranslator in Node (worker_threads): the same protocol a browser's Web Worker runs.
+import { readdirSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AttentionMaps, loadTranslator, WasmformerError, type Translator } from '../dist/index.js';
 import { numbersModel } from '../dist/demo.js';
@@ -8,6 +10,7 @@ import { rejectionOf } from './expect-error.js';
 import { BUILD } from './helpers.js';
 import { LONG_CONFIG, writeLongModel } from './long-model.js';
 
+const EN_DE = fileURLToPath(new URL('../models/en-de-messages/', import.meta.url));
 const samples = (readDemo('samples.json') as { items: Item[] }).items;
 const LONG = samples.reduce((a, b) => (b.greedy_text.length > a.greedy_text.length ? b : a));
 
@@ -139,5 +142,19 @@ describe('a translator in a worker', () => {
     expect(error).toBeInstanceOf(WasmformerError);
     expect((error as WasmformerError).code).toBe('DISPOSED');
     expect(await rejectionOf(other.translate('1'), 'DISPOSED')).toBe('this translator was disposed');
+  });
+
+  it('runs its model on helper threads of its own when asked, as one thread would, and ends them all on dispose', async () => {
+    const texts = (JSON.parse(readFileSync(new URL('../models/en-de-messages/samples.json', import.meta.url), 'utf8')) as { items: { en: string }[] }).items.map((item) => item.en);
+    const here = await loadTranslator(EN_DE, { build: BUILD });
+    const before = readdirSync('/proc/self/task').length;
+    const threaded = await createWorkerTranslator(EN_DE, { build: BUILD, threads: 2 });
+    expect([threaded.threads, threaded.threadsReason]).toEqual([2, null]);
+    expect(readdirSync('/proc/self/task').length).toBe(before + 2); // the worker and its helper
+    expect(await threaded.translate(texts)).toEqual(await here.translate(texts));
+    expect(threaded.threads).toBe(2);
+    await threaded.dispose();
+    expect(readdirSync('/proc/self/task').length).toBe(before);
+    await here.dispose();
   });
 });

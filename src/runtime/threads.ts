@@ -241,13 +241,18 @@ async function startHelper(start: HelperStart): Promise<Helper> {
   if (isNode()) {
     const { Worker } = await nodeModule<typeof import('node:worker_threads')>('node:worker_threads');
     const worker = new Worker(new URL(NODE_HELPER, import.meta.url));
-    worker.unref(); // a helper never keeps a process alive
     const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
-    await ready(start, (m) => worker.postMessage(m), (on) => {
-      worker.on('message', on);
-      worker.once('error', (e) => on({ error: e.message }));
-      worker.once('exit', (code) => on({ error: `it exited with code ${code}` }));
-    }, () => void worker.terminate());
+    let on: (m: { error?: string }) => void = () => undefined;
+    const onMessage = (m: { error?: string }): void => on(m);
+    const onError = (e: Error): void => on({ error: e.message });
+    const onExit = (code: number): void => on({ error: `it exited with code ${code}` });
+    worker.on('message', onMessage).on('error', onError).on('exit', onExit);
+    try {
+      await ready(start, (m) => worker.postMessage(m), (listener) => (on = listener), () => void worker.terminate());
+    } finally {
+      worker.off('message', onMessage).off('error', onError).off('exit', onExit);
+    }
+    worker.unref(); // a helper never keeps a process alive (a listener on its port would)
     return { terminate: async () => { await worker.terminate(); await exited; } };
   }
   const worker = new Worker(new URL('./helper.js', import.meta.url), { type: 'module' });
