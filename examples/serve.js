@@ -1,6 +1,8 @@
 // A tiny static file server of the repository root for the browser example, with no
 // dependencies: `npm run serve:example`, or startServer() from a test. Only for local use: it
 // listens on 127.0.0.1, serves files under the root and nothing else (no listings, no dotfiles).
+// Its pages are cross-origin isolated (COOP and COEP headers), which a browser requires before it
+// gives a page SharedArrayBuffer, and so the model its threads.
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { createServer } from 'node:http';
@@ -21,13 +23,22 @@ const TYPES = {
   '.safetensors': 'application/octet-stream',
 };
 
+/** The headers that make a page cross-origin isolated; everything here is same-origin. */
+const ISOLATION = {
+  'cross-origin-opener-policy': 'same-origin',
+  'cross-origin-embedder-policy': 'require-corp',
+  'cross-origin-resource-policy': 'same-origin',
+};
+
 /**
  * Starts serving `root` on 127.0.0.1; port 0 picks a free one. `mounts` serves other folders at
- * URL prefixes ({ '/long/': '/tmp/model' }). Resolves once listening, with the example page's
+ * URL prefixes ({ '/long/': '/tmp/model' }); `isolated: false` leaves out the isolation headers
+ * (a page as most servers send it: no threads). Resolves once listening, with the example page's
  * URL and close() (which also drops open connections, so it never hangs).
  */
-export function startServer({ port = 8080, root = ROOT, mounts = {} } = {}) {
+export function startServer({ port = 8080, root = ROOT, mounts = {}, isolated = true } = {}) {
   const server = createServer((req, res) => {
+    if (isolated) for (const [name, value] of Object.entries(ISOLATION)) res.setHeader(name, value);
     const prefix = Object.keys(mounts).find((p) => req.url.startsWith(p));
     const at = prefix === undefined ? { url: req.url, root, home: EXAMPLE } : { url: req.url.slice(prefix.length - 1), root: mounts[prefix] };
     respond(req, res, at.url, resolve(at.root), at.home).catch(() => send(res, 500, 'internal error'));

@@ -4,10 +4,14 @@
 // The demo is the English -> German Marian model; ?model=/path/to/folder/ loads another folder
 // (/models/numbers/, the character-level demo, say). The stream is greedy (so its attention can be
 // drawn); when the model's generation config asks for beams, the beam search's translation follows.
+// The kernels run on the machine's cores (threads: 'auto', at most 4) where the page is
+// cross-origin isolated (examples/serve.js sends the headers); ?threads=N asks for N.
 import { AttentionMaps, WasmformerError } from 'wasmformer';
 import { createWorkerTranslator } from 'wasmformer/worker';
 
-const MODEL_URL = new URLSearchParams(location.search).get('model') ?? '/models/en-de-messages/';
+const query = new URLSearchParams(location.search);
+const MODEL_URL = query.get('model') ?? '/models/en-de-messages/';
+const THREADS = query.has('threads') ? Number(query.get('threads')) : 'auto';
 
 const $ = (id) => document.getElementById(id);
 const source = $('source');
@@ -33,10 +37,12 @@ start().catch((e) => {
 
 async function start() {
   const begin = performance.now();
-  translator = await createWorkerTranslator(MODEL_URL, { onProgress: showProgress });
-  const { config, parameters, build } = translator;
+  translator = await createWorkerTranslator(MODEL_URL, { onProgress: showProgress, threads: THREADS });
+  const { config, parameters, build, threads, threadsReason } = translator;
   const ms = performance.now() - begin;
-  modelInfo = `${(parameters / 1e6).toFixed(1)}M parameters, loaded in ${ms.toFixed(0)} ms, ${build === 'relaxed' ? 'relaxed SIMD' : 'SIMD128'} kernels, in a worker`;
+  const kernels = `${build === 'relaxed' ? 'relaxed SIMD' : 'SIMD128'} kernels on ${threads} thread${threads === 1 ? '' : 's'}`;
+  modelInfo = `${(parameters / 1e6).toFixed(1)}M parameters, loaded in ${ms.toFixed(0)} ms, ${kernels}, in a worker`;
+  if (threadsReason !== null) modelInfo += ` (${threadsReason})`;
   statusLine.textContent = modelInfo;
   fillSelect(layerSelect, config.numDecoderLayers);
   fillSelect(headSelect, config.decoderHeads);

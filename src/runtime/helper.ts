@@ -24,13 +24,19 @@ function serve(start: HelperStart, port: Port): void {
   port.close();
 }
 
-if (isNode()) {
-  const { parentPort } = await nodeModule<typeof import('node:worker_threads')>('node:worker_threads');
-  parentPort!.once('message', (start: HelperStart) => serve(start, { post: (m) => parentPort!.postMessage(m), close: () => parentPort!.close() }));
-} else {
+/** This worker's port: worker_threads' parentPort in Node, the worker's global scope in a browser. */
+async function listen(): Promise<void> {
+  if (isNode()) {
+    const { parentPort } = await nodeModule<typeof import('node:worker_threads')>('node:worker_threads');
+    parentPort!.once('message', (start: HelperStart) => serve(start, { post: (m) => parentPort!.postMessage(m), close: () => parentPort!.close() }));
+    return;
+  }
   const scope = globalThis as unknown as { onmessage: ((e: MessageEvent<HelperStart>) => void) | null; postMessage(m: unknown): void; close(): void };
   scope.onmessage = (e) => {
     scope.onmessage = null;
     serve(e.data, { post: (m) => scope.postMessage(m), close: () => scope.close() });
   };
 }
+
+// No top-level await: bundlers build workers as classic scripts.
+void listen();

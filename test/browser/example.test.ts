@@ -120,9 +120,10 @@ describe('the browser example', () => {
     for (const c of CASES) expect(c.greedy_margin).toBeGreaterThan(0.2);
   });
 
-  it('loads the model and says which kernels run', async () => {
+  it('loads the model and says which kernels run, on two threads: the server made the page cross-origin isolated', async () => {
     await page.waitForSelector('#output[data-source]'); // the page translates its initial text
-    expect(await page.textContent('#status')).toMatch(/M parameters, loaded in \d+ ms, (relaxed SIMD|SIMD128) kernels, in a worker/);
+    expect(await page.evaluate(() => crossOriginIsolated)).toBe(true);
+    expect(await page.textContent('#status')).toMatch(/M parameters, loaded in \d+ ms, (relaxed SIMD|SIMD128) kernels on 2 threads, in a worker/);
   });
 
   it.each(CASES)('translates "$en" as transformers does, one token at a time, then with beams', async ({ en, greedy, beam4 }) => {
@@ -168,6 +169,29 @@ describe('the browser example', () => {
     await type(CASES[1].en);
     expect(await page.textContent('#error')).toBe('');
     expect(await page.textContent('#output')).toBe(CASES[1].greedy);
+  });
+});
+
+describe('the example served without cross-origin isolation', () => {
+  it('runs on one thread, says why, and translates as on two', async () => {
+    const plain = await startServer({ port: 0, isolated: false });
+    const tab = await browser.newPage();
+    tab.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+    try {
+      await tab.goto(plain.url);
+      await tab.waitForSelector('#output[data-source]');
+      expect(await tab.evaluate(() => crossOriginIsolated)).toBe(false);
+      expect(await tab.textContent('#status')).toMatch(/kernels on 1 thread, in a worker \(SharedArrayBuffer is not available here: a page must be cross-origin isolated/);
+      for (const { en, greedy, beam4 } of CASES) {
+        await tab.fill('#source', en);
+        await tab.waitForSelector(`#output[data-source="${en}"]`);
+        expect(await tab.textContent('#output')).toBe(greedy);
+        expect(await tab.textContent('#beam')).toContain(`: ${beam4}`);
+      }
+    } finally {
+      await tab.close();
+      await plain.close();
+    }
   });
 });
 

@@ -133,7 +133,7 @@ describe('the packed package in a new project', () => {
       const page = join(project, 'page');
       rmSync(page, { recursive: true, force: true });
       writeFileSync(join(project, 'index.html'), `<!doctype html><html><head><meta charset="utf-8"><link rel="icon" href="data:,"></head>
-        <body><p id="here"></p><p id="q8"></p><p id="worker"></p><script type="module" src="./main.js"></script></body></html>`);
+        <body><p id="here"></p><p id="q8"></p><p id="threads"></p><p id="worker"></p><script type="module" src="./main.js"></script></body></html>`);
       writeFileSync(join(project, 'main.js'), `
         import { loadTranslator } from 'wasmformer';
         import { demoModel, numbersModel } from 'wasmformer/demo';
@@ -142,11 +142,15 @@ describe('the packed package in a new project', () => {
         document.querySelector('#here').textContent = await here.translate('Directory not empty');
         const q8 = await loadTranslator(demoModel, { dtype: 'q8' }); // int8 kernels, the relaxed build in Chromium
         document.querySelector('#q8').textContent = q8.model.dtype + ' ' + q8.model.build + ': ' + await q8.translate('Directory not empty');
+        const two = await loadTranslator(demoModel, { threads: 2 }); // two threads where the page is cross-origin isolated
+        document.querySelector('#threads').textContent = two.model.threads + ' threads: ' + await two.translate('Directory not empty');
         const worker = await createWorkerTranslator(numbersModel);
         document.querySelector('#worker').textContent = await worker.translate('12,345');
       `);
       const log = await run(join(BIN, 'vite'), ['build', '--outDir', page, '--logLevel', 'info'], project);
       expect(log).toMatch(/wasmformer\.simd-[\w-]+\.wasm/); // the kernels were found and copied
+      expect(log).toMatch(/wasmformer\.relaxed\.shared-[\w-]+\.wasm/); // the build for threads
+      expect(log).toMatch(/helper-[\w-]+\.js/); // the helper threads' worker
       expect(log).toMatch(/model-[\w-]+\.safetensors/); // and the demo model's weights
       server = await startServer({ port: 0, root: page });
       browser = await launchChromium();
@@ -158,6 +162,7 @@ describe('the packed package in a new project', () => {
       await tab.waitForFunction(() => document.querySelector('#worker')!.textContent !== '', null, { timeout: 30_000 });
       expect(await tab.textContent('#here')).toBe('Verzeichnis nicht leer');
       expect(await tab.textContent('#q8')).toBe('q8 relaxed: Verzeichnis nicht leer');
+      expect(await tab.textContent('#threads')).toBe('2 threads: Verzeichnis nicht leer'); // startServer's page is cross-origin isolated
       expect(await tab.textContent('#worker')).toBe('twelve thousand three hundred forty-five');
       expect(problems).toEqual([]);
     });
@@ -177,6 +182,7 @@ describe('the packed package in a new project', () => {
         await tab.goto(dev.resolvedUrls!.local[0]);
         await tab.waitForFunction(() => document.querySelector('#worker')!.textContent !== '', null, { timeout: 30_000 });
         expect(await tab.textContent('#here')).toBe('Verzeichnis nicht leer');
+        expect(await tab.textContent('#threads')).toBe('1 threads: Verzeichnis nicht leer'); // Vite's dev server sends no isolation headers
         expect(await tab.textContent('#worker')).toBe('twelve thousand three hundred forty-five');
         expect(problems).toEqual([]);
       } finally {
