@@ -18,9 +18,18 @@ const COLUMNS = 32;
 const MIN_CHUNK_WORK = 1 << 14;
 /** Chunks per thread: enough that a late thread's share is taken by the others. */
 const CHUNKS_PER_THREAD = 8;
-/** The window over which a Team judges its helpers, and the share of slow calls that retires one. */
+/**
+ * The window of parallel calls over which a Team judges its helpers: it retires one after
+ * STRIKES windows in a row in which they did less than HELPED of the share of the work they
+ * would do on cores of their own, or more than SLOW of the calls waited for a helper longer than
+ * the caller alone would have taken. The first WARMUP windows are not judged: the helpers'
+ * loops and the kernels are still being compiled then (V8 compiles on the same cores).
+ */
 const WINDOW = 1024;
-const SLOW_SHARE = 0.05;
+const STRIKES = 2;
+const WARMUP = 8;
+const HELPED = 0.3;
+const SLOW = 0.05;
 /** How long a helper may take to start. */
 const START_MS = 10000;
 
@@ -43,7 +52,11 @@ export class Team implements Parallel {
   private helpers: Helper[];
   private job = 0;
   private calls = 0; // parallel calls in this window
-  private slow = 0; // of which took longer than the caller alone would have
+  private claimed = 0; // their work (multiply-adds)
+  private helped = 0; // of which the helpers' chunks did
+  private slow = 0; // calls that took longer than the caller alone would have
+  private windows = 0; // windows so far
+  private strikes = 0; // bad windows in a row
 
   private constructor(
     private readonly raw: KernelExports,
@@ -100,24 +113,26 @@ export class Team implements Parallel {
 
   matmul(out: number, a: number, packed: number, m: number, k: number, n: number, lda: number, ldo: number, act: number): void {
     const units = Math.ceil(n / COLUMNS);
-    const chunks = this.chunks(units, m * k * n);
+    const work = m * k * n;
+    const chunks = this.chunks(units, work);
     if (chunks === 1) return this.raw.matmul(out, a, packed, m, k, n, lda, ldo, act);
     const panels = (COLUMNS / 8) * this.raw.packedSize(8, k) * 4; // bytes of a unit's panels
     const c = this.control!;
     c.arg(0, out, COLUMNS * 4); c.arg(1, a); c.arg(2, packed, panels); c.arg(3, m); c.arg(4, k); c.arg(5, n);
     c.arg(6, lda); c.arg(7, ldo); c.arg(8, act);
-    this.run(Op.Matmul, chunks, units, 5, COLUMNS, n);
+    this.run(Op.Matmul, work, chunks, units, 5, COLUMNS, n);
   }
 
   matmulQ8(out: number, aq: number, sa: number, packed: number, m: number, k: number, n: number, ldo: number, act: number): void {
     const units = Math.ceil(n / COLUMNS);
-    const chunks = this.chunks(units, m * k * n);
+    const work = m * k * n;
+    const chunks = this.chunks(units, work);
     if (chunks === 1) return this.raw.matmulQ8(out, aq, sa, packed, m, k, n, ldo, act);
     const panels = (COLUMNS / 8) * this.raw.packedSizeQ8(8, k);
     const c = this.control!;
     c.arg(0, out, COLUMNS * 4); c.arg(1, aq); c.arg(2, sa); c.arg(3, packed, panels); c.arg(4, m); c.arg(5, k);
     c.arg(6, n); c.arg(7, ldo); c.arg(8, act);
-    this.run(Op.MatmulQ8, chunks, units, 6, COLUMNS, n);
+    this.run(Op.MatmulQ8, work, chunks, units, 6, COLUMNS, n);
   }
 
   attention(
@@ -125,14 +140,15 @@ export class Team implements Parallel {
     ldq: number, ldk: number, ldv: number, ldo: number, scale: number, causalOffset: number, keyMask: number, headStride: number,
   ): void {
     // Heads that share one probabilities scratch (headStride 0) cannot run side by side.
-    const chunks = headStride === 0 ? 1 : this.chunks(nhead, 2 * nhead * sq * sk * dk);
+    const work = 2 * nhead * sq * sk * dk;
+    const chunks = headStride === 0 ? 1 : this.chunks(nhead, work);
     if (chunks === 1) return this.raw.attention(out, q, k, v, probs, sq, sk, nhead, dk, ldq, ldk, ldv, ldo, scale, causalOffset, keyMask, headStride);
     const head = dk * 4;
     const c = this.control!;
     c.arg(0, out, head); c.arg(1, q, head); c.arg(2, k, head); c.arg(3, v, head); c.arg(4, probs, headStride * 4);
     c.arg(5, sq); c.arg(6, sk); c.arg(7, nhead); c.arg(8, dk); c.arg(9, ldq); c.arg(10, ldk); c.arg(11, ldv);
     c.arg(12, ldo); c.arg(13, scale); c.arg(14, causalOffset); c.arg(15, keyMask); c.arg(16, headStride);
-    this.run(Op.Attention, chunks, nhead, 7, 1, nhead);
+    this.run(Op.Attention, work, chunks, nhead, 7, 1, nhead);
   }
 
   attendRows(
@@ -142,14 +158,15 @@ export class Team implements Parallel {
     // Split by heads, a chunk's probabilities go to a scratch of its own (rows reuse it): with
     // one region per row (probsStride > 0) the heads' layout could not be kept.
     const most = probsStride === 0 && this.control !== null ? this.most(counts, rows) : 0;
-    const chunks = probsStride === 0 ? this.chunks(nhead, 2 * rows * nhead * most * dk) : 1;
+    const work = 2 * rows * nhead * most * dk;
+    const chunks = probsStride === 0 ? this.chunks(nhead, work) : 1;
     if (chunks === 1) return this.raw.attendRows(out, q, base, probs, rows, nhead, dk, ldq, ldo, tables, tableStride, counts, kAdd, vAdd, scale, probsStride);
     const head = dk * 4;
     const c = this.control!;
     c.arg(0, out, head); c.arg(1, q, head); c.arg(2, base); c.arg(3, probs, most * 4); c.arg(4, rows); c.arg(5, nhead);
     c.arg(6, dk); c.arg(7, ldq); c.arg(8, ldo); c.arg(9, tables); c.arg(10, tableStride); c.arg(11, counts);
     c.arg(12, kAdd, dk); c.arg(13, vAdd, dk); c.arg(14, scale); c.arg(15, probsStride);
-    this.run(Op.AttendRows, chunks, nhead, 5, 1, nhead);
+    this.run(Op.AttendRows, work, chunks, nhead, 5, 1, nhead);
   }
 
   /** The most keys any of `rows` rows attends to (counts: int32 at byte `counts`). */
@@ -172,36 +189,50 @@ export class Team implements Parallel {
   }
 
   /** Publishes the job, works on it beside the helpers, waits for the last chunk, and judges the helpers. */
-  private run(op: Op, chunks: number, units: number, countArg: number, unit: number, total: number): void {
+  private run(op: Op, work: number, chunks: number, units: number, countArg: number, unit: number, total: number): void {
     const control = this.control!;
     const job = this.next();
     control.publish(job, op, chunks, units, countArg, unit, total);
     const start = performance.now();
-    control.work(job);
-    this.judge(control.finish(this.canSleep, start));
+    const mine = control.work(job);
+    this.judge(work, (work * (chunks - mine)) / chunks, control.finish(this.canSleep, start));
   }
 
   /**
-   * Retires a helper when, over a window of calls, too many took longer than the caller's own
-   * share plus a wait for a helper that had claimed a chunk and then lost its core: one thread
-   * fewer is faster then (another process wants the cores). model.threads and its reason say so.
+   * Retires a helper when, over a window of calls, the helpers did too little of the work (they
+   * rarely get a core: other processes hold them, and their spinning takes the caller's), or too
+   * many calls waited for a helper that had claimed a chunk and then lost its core. One thread
+   * fewer is faster then; model.threads and its reason say so.
    */
-  private judge(slow: boolean): void {
+  private judge(work: number, helped: number, slow: boolean): void {
+    this.claimed += work;
+    this.helped += helped;
     if (slow) this.slow++;
     if (++this.calls < WINDOW) return;
-    if (this.slow > SLOW_SHARE * WINDOW && this.helpers.length > 0) {
-      const share = Math.round((100 * this.slow) / WINDOW);
+    const fair = (this.threads - 1) / this.threads; // the helpers' share on cores of their own
+    const share = this.helped / this.claimed;
+    const why = share < HELPED * fair
+      ? `the helpers did ${pct(share)} of the last ${WINDOW} parallel kernel calls' work, not the ${pct(fair)} they would on cores of their own`
+      : this.slow > SLOW * WINDOW
+        ? `${pct(this.slow / WINDOW)} of the last ${WINDOW} parallel kernel calls waited longer for a helper than one thread would have taken`
+        : null;
+    const judged = this.windows++ >= WARMUP;
+    this.strikes = why !== null && judged ? this.strikes + 1 : 0;
+    if (this.strikes >= STRIKES && this.helpers.length > 0) {
+      this.strikes = 0;
       const before = this.threads;
       const helper = this.helpers.pop()!;
       this.control!.setHelpers(this.helpers.length);
       this.control!.wakeAll(this.next());
       void helper.terminate();
-      this.reason = `fell back from ${before} to ${this.threads} threads: ${share}% of the last ${WINDOW} parallel kernel calls ` +
-        'waited longer for a helper than one thread would have taken (other processes are contending for the cores)';
+      this.reason = `fell back from ${before} to ${this.threads} threads: ${why} (other processes are contending for the cores)`;
     }
-    this.calls = 0;
-    this.slow = 0;
+    this.calls = this.claimed = this.helped = this.slow = 0;
   }
+}
+
+function pct(x: number): string {
+  return `${Math.round(100 * x)}%`;
 }
 
 /** Whether this thread may block in Atomics.wait (a browser's main thread may not). */
@@ -240,7 +271,9 @@ const NODE_HELPER = './helper.js';
 async function startHelper(start: HelperStart): Promise<Helper> {
   if (isNode()) {
     const { Worker } = await nodeModule<typeof import('node:worker_threads')>('node:worker_threads');
-    const worker = new Worker(new URL(NODE_HELPER, import.meta.url));
+    // No inherited node flags (execArgv: []): a helper imports only this package's files, and a
+    // flag such as --input-type would stop it from starting. V8's flags are the process's anyway.
+    const worker = new Worker(new URL(NODE_HELPER, import.meta.url), { execArgv: [] });
     const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
     let on: (m: { error?: string }) => void = () => undefined;
     const onMessage = (m: { error?: string }): void => on(m);

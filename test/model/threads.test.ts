@@ -2,6 +2,7 @@
 // (logits, greedy, beams, batches of sources of different lengths, q8), transformers' greedy
 // outputs on the demo's held-out texts, no thread left after dispose(), and one thread, with
 // the reason, where threads cannot be had.
+import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -108,6 +109,24 @@ describe('threads and their lifetime', () => {
     expect(model.threads).toBe(Math.min(4, availableParallelism()));
     await model.dispose();
   });
+
+  it('falls back to one thread, and says why, when its helper cannot get a core of its own', async () => {
+    // The whole process on one core (taskset): the helper's spinning takes the caller's time
+    // and it rarely runs a chunk, so after its warm-up windows the Team retires it.
+    const script = `
+      const { loadModel } = await import(${JSON.stringify(new URL('../../dist/index.js', import.meta.url).href)});
+      const model = await loadModel(${JSON.stringify(DIR)}, { build: ${JSON.stringify(BUILD)}, threads: 2 });
+      const start = performance.now();
+      while (model.threads === 2 && performance.now() - start < 30000) await model.generate(${JSON.stringify(sources[2])}, { numBeams: 1 });
+      console.log(JSON.stringify({ threads: model.threads, reason: model.threadsReason, ids: await model.generate(${JSON.stringify(sources[2])}, { numBeams: 1 }) }));
+      await model.dispose();`;
+    const flags = BUILD === 'relaxed' ? ['--experimental-wasm-relaxed-simd'] : [];
+    const out = execFileSync('taskset', ['-c', '0', process.execPath, ...flags, '--input-type=module', '-e', script], { encoding: 'utf8' });
+    const result = JSON.parse(out) as { threads: number; reason: string; ids: number[] };
+    expect(result.threads).toBe(1);
+    expect(result.reason).toMatch(/^fell back from 2 to 1 threads: the helpers did \d+% of the last 1024 parallel kernel calls' work, not the 50% they would on cores of their own \(other processes are contending for the cores\)$/);
+    expect(result.ids).toEqual(items[2].greedy_ids.slice(0, -1));
+  }, 60_000);
 
   it('runs on one thread, and says why, where there is no SharedArrayBuffer', async () => {
     for (const [name, value] of [['crossOriginIsolated', false], ['SharedArrayBuffer', undefined]] as const) {
