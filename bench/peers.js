@@ -16,6 +16,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, statSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { pick } from './columns.js';
 import { MiB, ROOT, ensureQuantized, importDist, ourFolder, ourRuntime, peakRss, sizes } from './footprint.js';
 import { argmax, median } from './measure.js';
 
@@ -34,29 +35,6 @@ export const options = {
   reps: { type: 'string', default: '5' },
   shapes: { type: 'string', default: 'base,small' },
 };
-
-const COLUMNS = {
-  shape: { key: 'shape', title: 'shape' },
-  peer: { key: 'peer', title: 'peer' },
-  build: { key: 'build', title: 'build' },
-  dtype: { key: 'dtype', title: 'dtype' },
-  encoder_ms: { key: 'encoder_ms', title: 'encode ms', digits: 2 },
-  ms_per_token: { key: 'ms_per_token', title: 'ms/token', digits: 2 },
-  tokens_per_second: { key: 'tokens_per_second', title: 'tok/s', digits: 1 },
-  peak_rss_mb: { key: 'peak_rss_mb', title: 'peak RSS MB', digits: 0 },
-  ids_match: { key: 'ids_match', title: 'ids = PyTorch' },
-  greedy_prefix: { key: 'greedy_prefix', title: 'greedy prefix', digits: 0 },
-  max_abs_logit_diff: { key: 'max_abs_logit_diff', title: 'max|dlogit|', digits: 7 },
-  ours_over_peer_ms_per_token: { key: 'ours_over_peer_ms_per_token', title: 'ours/peer ms/tok', digits: 2 },
-  ours_over_peer_tokens_per_second: { key: 'ours_over_peer_tokens_per_second', title: 'ours/peer tok/s', digits: 2 },
-  runtime_bytes: { key: 'runtime_bytes', title: 'runtime B', digits: 0 },
-  runtime_gzip_bytes: { key: 'runtime_gzip_bytes', title: 'gzip B', digits: 0 },
-  model_bytes: { key: 'model_bytes', title: 'model B', digits: 0 },
-  headline: { key: 'headline', title: 'ours / peer' },
-  first_token_ms: { key: 'first_token_ms', title: 'first token ms', digits: 0 },
-  note: { key: 'note', title: 'note' },
-};
-const pick = (...keys) => keys.map((k) => COLUMNS[k]);
 
 /** bench/index.js prints these: speed rows, runtime-size rows, then the headline ratios. */
 export const tables = [
