@@ -1,4 +1,4 @@
-// The columns of the tables of the suites that compare peers (peers, translate), each
+// The columns of the tables of the suites that compare peers (peers, translate, threads), each
 // defined once under its row key: [title, digits?] (bench/index.js prints numbers with `digits`
 // decimals, 2 unless given).
 const COLUMNS = {
@@ -29,6 +29,13 @@ const COLUMNS = {
   sentences_per_second: ['sentences/s', 2],
   download_mb: ['download MB', 1],
   identical: ['ids = transformers'],
+  // threads: the count asked for and the count running at the end, CPU time over wall time, against 1 thread
+  threads: ['threads', 0],
+  threads_running: ['ran', 0],
+  cores_busy: ['cpu/wall', 2],
+  vs_1_thread_encoder: ['x1 encode', 2],
+  vs_1_thread_token: ['x1 ms/tok', 2],
+  identical_to_1_thread: ['same as 1 thread'],
   // A targets table: what a ratio measures, the ratio, the issue's goal for it, whether this run met it.
   target: ['target'],
   ratio: ['ratio', 2],
