@@ -10,9 +10,10 @@
 //
 // Speed comes from one process in which the peers take turns (interleaved(), which the threads
 // suite shares: one warm-up run each, checked against PyTorch's logits, a wait until V8 is done
-// compiling in the background, then `reps` runs rotating the order). Time to the first token
-// and peak memory come from a fresh child process per (shape, peer, dtype), so that one peer's
-// heap and caches never count for another.
+// compiling in the background, then `reps` runs rotating the order, each from an idle process,
+// not while another peer's workers still spin). Time to the first token and peak memory come
+// from a fresh child process per (shape, peer, dtype), so that one peer's heap and caches never
+// count for another.
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, statSync, writeSync } from 'node:fs';
 import { register } from 'node:module';
@@ -261,10 +262,10 @@ export function readShape(shape) {
 /**
  * Loads every contender of `all` (load(c) -> a peer), warms each up with one run teacher-forced
  * on PyTorch's ids (`warm`: it compares logits with PyTorch's), waits for the process to be
- * idle, then runs them `reps` times in turns, each rep starting one contender later (`runs`:
- * greedy, each fed its own argmax; cpuMs, the process's CPU time over the run, all its
- * threads'). Returns the ones loaded, { c, impl, warm, runs }, still to be disposed, and the
- * ones that failed to load, { c, note }.
+ * idle, then runs them `reps` times in turns, each turn from an idle process again, each rep
+ * starting one contender later (`runs`: greedy, each fed its own argmax; cpuMs, the process's
+ * CPU time over the run, all its threads'). Returns the ones loaded, { c, impl, warm, runs },
+ * still to be disposed, and the ones that failed to load, { c, note }.
  */
 export async function interleaved(all, load, { ref, config, refLogits }, reps, onRep) {
   const loaded = [];
@@ -277,10 +278,11 @@ export async function interleaved(all, load, { ref, config, refLogits }, reps, o
     }
   }
   for (const p of loaded) p.warm = await decodeForced(p.impl, ref, config.bos_id, refLogits);
-  await settle();
+  await settle(200, 30000);
   for (let rep = 0; rep < reps; rep++) {
     for (let i = 0; i < loaded.length; i++) {
       const p = loaded[(i + rep) % loaded.length];
+      await settle(10, 1000);
       const cpu = process.cpuUsage();
       const run = await decodeForced(p.impl, ref, config.bos_id);
       const { user, system } = process.cpuUsage(cpu);
@@ -292,16 +294,18 @@ export async function interleaved(all, load, { ref, config, refLogits }, reps, o
 }
 
 /**
- * Waits until this process is idle (under 5% of a core over 200 ms; 30 s at most): the warm-ups
- * leave V8 compiling optimized code for their hot wasm functions on background threads, which
- * would take a core from whichever contender runs next.
+ * Waits until this process is idle, under 5% of a core over `windowMs`, or `limitMs` have gone
+ * by. After the warm-ups V8 is still compiling optimized code for their hot wasm functions on
+ * background threads; after a run, a threaded peer's workers may still be spinning for work
+ * (onnxruntime-web's, for some 100 ms). Either would take a core from whichever contender runs
+ * next.
  */
-async function settle() {
+async function settle(windowMs, limitMs) {
   const t0 = performance.now();
-  while (performance.now() - t0 < 30000) {
+  while (performance.now() - t0 < limitMs) {
     const cpu = process.cpuUsage();
     const start = performance.now();
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    await new Promise((resolve) => setTimeout(resolve, windowMs));
     const { user, system } = process.cpuUsage(cpu);
     if ((user + system) / 1000 < 0.05 * (performance.now() - start)) return;
   }
