@@ -15,7 +15,7 @@ import { supportedBuilds } from '../dist/runtime/index.js';
 import { BenchError } from './measure.js';
 
 const RELAXED_FLAG = '--experimental-wasm-relaxed-simd';
-const USAGE = 'usage: npm run bench -- <suite> [--json FILE] [suite options]   (suites: kernels, e2e, peers, translate, load, accuracy)';
+const USAGE = 'usage: npm run bench -- <suite> [--json FILE] [suite options]   (suites: kernels, e2e, peers, translate, threads, load, accuracy)';
 
 // Node 20 validates relaxed SIMD only behind a flag: re-run this very command with it, so that
 // one run measures both builds.

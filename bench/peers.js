@@ -8,22 +8,26 @@
 //   .venv/bin/python tools/export_bench_models.py     (writes bench/models/{base,small}/)
 //   npm run bench -- peers [--json FILE] [--reps N] [--shapes base,small]
 //
-// Speed comes from one process in which the peers take turns (one warm-up run each, checked
-// against PyTorch's logits, then `reps` runs rotating the order). Time to the first token and
-// peak memory come from a fresh child process per (shape, peer, dtype), so that one peer's heap
-// and caches never count for another.
+// Speed comes from one process in which the peers take turns (interleaved(), which the threads
+// suite shares: one warm-up run each, checked against PyTorch's logits, a wait until V8 is done
+// compiling in the background, then `reps` runs rotating the order, each from an idle process,
+// not while another peer's workers still spin). Time to the first token and peak memory come
+// from a fresh child process per (shape, peer, dtype), so that one peer's heap and caches never
+// count for another.
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, statSync, writeSync } from 'node:fs';
+import { register } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { pick } from './columns.js';
 import { MiB, ROOT, ensureQuantized, importDist, ourFolder, ourRuntime, peakRss, sizes } from './footprint.js';
 import { argmax, median } from './measure.js';
 
-const MODELS = join(ROOT, 'bench', 'models');
+export const MODELS = join(ROOT, 'bench', 'models');
 /** onnxruntime-web's dist folder (resolved on import, so that a missing peer is installed by bench/index.js). */
 const ORT_WEB_DIST = dirname(fileURLToPath(import.meta.resolve('onnxruntime-web')));
 const ORT_PEERS = ['onnxruntime-web', 'onnxruntime-node'];
-const DTYPES = ['fp32', 'q8'];
+export const DTYPES = ['fp32', 'q8'];
 /** The row's dtype as loadModel's `dtype` option and `model.dtype` name it. */
 const OUR_DTYPE = { fp32: 'f32', q8: 'q8' };
 /** The graphs of an onnxruntime peer; a q8 graph is the same name with _q8. */
@@ -34,29 +38,6 @@ export const options = {
   reps: { type: 'string', default: '5' },
   shapes: { type: 'string', default: 'base,small' },
 };
-
-const COLUMNS = {
-  shape: { key: 'shape', title: 'shape' },
-  peer: { key: 'peer', title: 'peer' },
-  build: { key: 'build', title: 'build' },
-  dtype: { key: 'dtype', title: 'dtype' },
-  encoder_ms: { key: 'encoder_ms', title: 'encode ms', digits: 2 },
-  ms_per_token: { key: 'ms_per_token', title: 'ms/token', digits: 2 },
-  tokens_per_second: { key: 'tokens_per_second', title: 'tok/s', digits: 1 },
-  peak_rss_mb: { key: 'peak_rss_mb', title: 'peak RSS MB', digits: 0 },
-  ids_match: { key: 'ids_match', title: 'ids = PyTorch' },
-  greedy_prefix: { key: 'greedy_prefix', title: 'greedy prefix', digits: 0 },
-  max_abs_logit_diff: { key: 'max_abs_logit_diff', title: 'max|dlogit|', digits: 7 },
-  ours_over_peer_ms_per_token: { key: 'ours_over_peer_ms_per_token', title: 'ours/peer ms/tok', digits: 2 },
-  ours_over_peer_tokens_per_second: { key: 'ours_over_peer_tokens_per_second', title: 'ours/peer tok/s', digits: 2 },
-  runtime_bytes: { key: 'runtime_bytes', title: 'runtime B', digits: 0 },
-  runtime_gzip_bytes: { key: 'runtime_gzip_bytes', title: 'gzip B', digits: 0 },
-  model_bytes: { key: 'model_bytes', title: 'model B', digits: 0 },
-  headline: { key: 'headline', title: 'ours / peer' },
-  first_token_ms: { key: 'first_token_ms', title: 'first token ms', digits: 0 },
-  note: { key: 'note', title: 'note' },
-};
-const pick = (...keys) => keys.map((k) => COLUMNS[k]);
 
 /** bench/index.js prints these: speed rows, runtime-size rows, then the headline ratios. */
 export const tables = [
@@ -102,7 +83,7 @@ function contenders(builds) {
 const ours = (c) => c.peer === 'wasmformer';
 
 /** The weight files contender `c` loads from `dir`. */
-function modelFiles(dir, c) {
+export function modelFiles(dir, c) {
   if (ours(c)) return [join(ourFolder(dir, c.dtype), 'model.safetensors')];
   return GRAPHS.map((g) => join(dir, `${g}${c.dtype === 'q8' ? '_q8' : ''}.onnx`));
 }
@@ -113,15 +94,8 @@ function loadPeer(c, dir, config) {
 }
 
 const ORT_LOADERS = {
-  'onnxruntime-web': async (files, config) => {
-    const ort = await import('onnxruntime-web');
-    // Single-threaded (no worker), fixed-width SIMD build, its .wasm/.mjs taken from the
-    // package's own dist folder in node_modules.
-    ort.env.wasm.numThreads = 1;
-    ort.env.wasm.simd = true;
-    ort.env.wasm.wasmPaths = pathToFileURL(ORT_WEB_DIST).href + '/';
-    return loadOrt(ort, files, config, { executionProviders: ['wasm'] });
-  },
+  // Single-threaded: no worker.
+  'onnxruntime-web': (files, config) => loadOrtWeb(files, config, 1),
   'onnxruntime-node': async (files, config) => {
     const ort = (await import('onnxruntime-node')).default;
     return loadOrt(ort, files, config, {
@@ -130,18 +104,65 @@ const ORT_LOADERS = {
   },
 };
 
-/** wasmformer from this package's build (dist/index.js), running kernel build `build` on the folder of `dtype`. */
-async function loadWasmformer(dir, { build, dtype }) {
+/**
+ * onnxruntime-web on its wasm backend with `threads` threads (its pthreads are worker_threads in
+ * Node), the fixed-width SIMD build, its .wasm/.mjs taken from the package's own dist folder in
+ * node_modules. numThreads is read once, at a module instance's first session: each other count
+ * gets an instance of its own. threads() is the count it runs, read back from its env: where it
+ * cannot have threads, it falls back to one (with a console warning) and sets numThreads to 1.
+ */
+export async function loadOrtWeb(files, config, threads) {
+  const ort = threads === 1 ? await import('onnxruntime-web') : await importInstance('onnxruntime-web', `threads${threads}`);
+  ort.env.wasm.numThreads = threads;
+  ort.env.wasm.simd = true;
+  ort.env.wasm.wasmPaths = pathToFileURL(ORT_WEB_DIST).href + '/';
+  const impl = await loadOrt(ort, files, config, { executionProviders: ['wasm'] });
+  const running = () => ort.env.wasm.numThreads;
+  const reason = () => (running() < threads ? 'onnxruntime-web found no WebAssembly threads here and fell back to one' : null);
+  return { ...impl, threads: running, threadsReason: reason };
+}
+
+// A resolve hook (module.register runs it on a loader thread of its own) that passes the query
+// ?instance=<tag> of an importing file on to the files it imports, and so through the whole graph.
+const INSTANCE_HOOK = `
+export async function resolve(specifier, context, nextResolve) {
+  const resolved = await nextResolve(specifier, context);
+  const tag = context.parentURL && new URL(context.parentURL).searchParams.get('instance');
+  if (!tag || !resolved.url.startsWith('file:') || resolved.url.includes('?')) return resolved;
+  return { ...resolved, url: \`\${resolved.url}?instance=\${encodeURIComponent(tag)}\` };
+}`;
+let instanceHook = false;
+
+/**
+ * Package `name` imported afresh, apart from `import(name)`: every module of its graph under the
+ * query ?instance=<tag>. A query on the entry alone would not do for onnxruntime-web, which keeps
+ * its env and backend registry in onnxruntime-common, a package of its own (a second entry
+ * registering its backend there fails).
+ */
+async function importInstance(name, tag) {
+  if (!instanceHook) register(`data:text/javascript,${encodeURIComponent(INSTANCE_HOOK)}`);
+  instanceHook = true;
+  return import(`${import.meta.resolve(name)}?instance=${encodeURIComponent(tag)}`);
+}
+
+/**
+ * wasmformer from this package's build (dist/index.js), running kernel build `build` on the
+ * folder of `dtype` with `threads` threads (1 unless given); threads() is model.threads, fewer
+ * where helpers could not start or were retired, and threadsReason() why.
+ */
+export async function loadWasmformer(dir, { build, dtype, threads = 1 }) {
   const api = await importDist('index.js');
-  const model = await api.loadModel(ourFolder(dir, dtype), { build });
+  const model = await api.loadModel(ourFolder(dir, dtype), { build, threads });
   if (model.dtype !== OUR_DTYPE[dtype]) {
-    model.dispose();
+    await model.dispose();
     throw new Error(`${ourFolder(dir, dtype)} loaded as dtype ${model.dtype}, not ${OUR_DTYPE[dtype]}`);
   }
   return {
     encode: (srcIds) => model.encode(srcIds),
     step: (token, pos) => model.decodeStep(token, pos),
     dispose: () => model.dispose(),
+    threads: () => model.threads,
+    threadsReason: () => model.threadsReason,
   };
 }
 
@@ -182,7 +203,8 @@ async function loadOrt(ort, files, config, sessionOptions) {
  * before. With refLogits (PyTorch's, Float32Array [steps, V]) the run is teacher-forced
  * instead: each step is fed PyTorch's previous id, so that every step's logits compare with
  * PyTorch's on the same prefix, even where a q8 peer's argmax went another way; it then also
- * returns the largest |logit - PyTorch's logit|. Either way `ids` are the steps' argmaxes.
+ * returns the largest |logit - PyTorch's logit|. Either way `ids` are the steps' argmaxes, and
+ * `firstLogits` the first step's logits (fed bos, so the same in both kinds of run).
  */
 async function decodeForced(peer, ref, bosId, refLogits) {
   const t0 = performance.now();
@@ -192,16 +214,18 @@ async function decodeForced(peer, ref, bosId, refLogits) {
   const ids = [];
   let token = bosId;
   let maxDiff = 0;
+  let firstLogits = null;
   for (let pos = 0; pos < ref.steps; pos++) {
     const s = performance.now();
     const logits = await peer.step(token, pos);
     const id = argmax(logits);
     stepMs.push(performance.now() - s);
     ids.push(id);
+    firstLogits ??= logits.slice(); // ours is a view of its memory, valid until the next step
     if (refLogits) maxDiff = Math.max(maxDiff, maxAbsDiff(logits, refLogits.subarray(pos * logits.length, (pos + 1) * logits.length)));
     token = refLogits ? ref.ids[pos] : id;
   }
-  return { encodeMs, stepMs, totalMs: performance.now() - t0, ids, maxDiff };
+  return { encodeMs, stepMs, totalMs: performance.now() - t0, ids, maxDiff, firstLogits };
 }
 
 function maxAbsDiff(a, b) {
@@ -211,15 +235,16 @@ function maxAbsDiff(a, b) {
   return m;
 }
 
-/** How many leading ids of `ids` are PyTorch's. */
-function samePrefix(ids, refIds) {
+/** How many leading ids of `ids` are the same as `refIds` (PyTorch's, say). */
+export function samePrefix(ids, refIds) {
   const differ = ids.findIndex((id, i) => id !== refIds[i]);
   return differ < 0 ? ids.length : differ;
 }
 
 // ------------------------------------------------------------------ the models on disk
 
-function readShape(shape) {
+/** Shape `shape`'s folder in bench/models, its config.json, reference.json and PyTorch's logits. */
+export function readShape(shape) {
   const dir = join(MODELS, shape);
   const graphs = GRAPHS.flatMap((g) => [`${g}.onnx`, `${g}_q8.onnx`]);
   for (const f of ['config.json', 'model.safetensors', ...graphs, 'reference.json', 'reference_logits.bin']) {
@@ -234,45 +259,94 @@ function readShape(shape) {
 
 // ------------------------------------------------------------------ speed, in one process
 
-/** Speed rows of one shape: every contender that loads, warm-up then `reps` rotating runs. */
-async function benchSpeed(shape, all, reps, log) {
-  const { dir, config, ref, refLogits } = readShape(shape);
-  const peers = [];
-  const rows = [];
+/**
+ * Loads every contender of `all` (load(c) -> a peer), warms each up with one run teacher-forced
+ * on PyTorch's ids (`warm`: it compares logits with PyTorch's), waits for the process to be
+ * idle, then runs them `reps` times in turns, each turn from an idle process again, each rep
+ * starting one contender later (`runs`: greedy, each fed its own argmax; cpuMs, the process's
+ * CPU time over the run, all its threads'). Returns the ones loaded, { c, impl, warm, runs },
+ * still to be disposed, and the ones that failed to load, { c, note }.
+ */
+export async function interleaved(all, load, { ref, config, refLogits }, reps, onRep) {
+  const loaded = [];
+  const failed = [];
   for (const c of all) {
     try {
-      peers.push({ c, impl: await loadPeer(c, dir, config), runs: [] });
+      loaded.push({ c, impl: await load(c), runs: [] });
     } catch (e) {
-      rows.push(speedRow(shape, c, { note: firstLine(e) }));
+      failed.push({ c, note: firstLine(e) });
     }
   }
-  // Warm-up, and the one run that compares logits with PyTorch's (teacher-forced).
-  for (const p of peers) {
-    const run = await decodeForced(p.impl, ref, config.bos_id, refLogits);
-    p.maxDiff = run.maxDiff;
-    p.matches = run.ids.filter((id, i) => id === ref.ids[i]).length;
-  }
+  for (const p of loaded) p.warm = await decodeForced(p.impl, ref, config.bos_id, refLogits);
+  await settle(200, 30000);
   for (let rep = 0; rep < reps; rep++) {
-    for (let i = 0; i < peers.length; i++) {
-      const p = peers[(i + rep) % peers.length];
-      p.runs.push(await decodeForced(p.impl, ref, config.bos_id));
+    for (let i = 0; i < loaded.length; i++) {
+      const p = loaded[(i + rep) % loaded.length];
+      await settle(10, 1000);
+      const cpu = process.cpuUsage();
+      const run = await decodeForced(p.impl, ref, config.bos_id);
+      const { user, system } = process.cpuUsage(cpu);
+      p.runs.push({ ...run, cpuMs: (user + system) / 1000 });
     }
-    log(`${shape}: rep ${rep + 1}/${reps}`);
+    onRep(rep);
   }
-  for (const p of peers) {
+  return { loaded, failed };
+}
+
+/**
+ * Waits until this process is idle, under 5% of a core over `windowMs`, or `limitMs` have gone
+ * by. After the warm-ups V8 is still compiling optimized code for their hot wasm functions on
+ * background threads; after a run, a threaded peer's workers may still be spinning for work
+ * (onnxruntime-web's, for some 100 ms). Either would take a core from whichever contender runs
+ * next.
+ */
+async function settle(windowMs, limitMs) {
+  const t0 = performance.now();
+  while (performance.now() - t0 < limitMs) {
+    const cpu = process.cpuUsage();
+    const start = performance.now();
+    await new Promise((resolve) => setTimeout(resolve, windowMs));
+    const { user, system } = process.cpuUsage(cpu);
+    if ((user + system) / 1000 < 0.05 * (performance.now() - start)) return;
+  }
+}
+
+/** The medians of timed runs: encode ms, ms per step, and tokens per second over encode + steps. */
+export function speeds(runs, steps) {
+  return {
+    encoder_ms: median(runs.map((r) => r.encodeMs)),
+    ms_per_token: median(runs.flatMap((r) => r.stepMs)),
+    tokens_per_second: median(runs.map((r) => (steps * 1000) / r.totalMs)),
+  };
+}
+
+/**
+ * How far greedy `runs` of contender `c` follow PyTorch's ids (the fewest steps of any run) and,
+ * for fp32, which is expected to keep them (q8 is not), a note where one does not.
+ */
+export function againstPyTorch(c, runs, ref) {
+  const prefix = Math.min(...runs.map((r) => samePrefix(r.ids, ref.ids)));
+  const run = runs.find((r) => samePrefix(r.ids, ref.ids) === prefix);
+  const note = c.dtype === 'fp32' && prefix < ref.steps
+    ? `ids differ from PyTorch's from step ${prefix} (${run.ids[prefix]} vs ${ref.ids[prefix]})` : undefined;
+  return { prefix, note };
+}
+
+/** Speed rows of one shape: every contender that loads, warm-up then `reps` rotating runs. */
+async function benchSpeed(shape, all, reps, log) {
+  const model = readShape(shape);
+  const { ref } = model;
+  const { loaded, failed } = await interleaved(all, (c) => loadPeer(c, model.dir, model.config), model, reps,
+    (rep) => log(`${shape}: rep ${rep + 1}/${reps}`));
+  const rows = failed.map(({ c, note }) => speedRow(shape, c, { note }));
+  for (const p of loaded) {
     await p.impl.dispose();
-    const prefix = Math.min(...p.runs.map((r) => samePrefix(r.ids, ref.ids)));
-    const run = p.runs.find((r) => samePrefix(r.ids, ref.ids) === prefix);
-    // q8 is not expected to keep PyTorch's ids; fp32 is, and a difference is worth a note.
-    const note = p.c.dtype === 'fp32' && prefix < ref.steps
-      ? `ids differ from PyTorch's from step ${prefix} (${run.ids[prefix]} vs ${ref.ids[prefix]})` : undefined;
+    const { prefix, note } = againstPyTorch(p.c, p.runs, ref);
     rows.push(speedRow(shape, p.c, {
-      encoder_ms: median(p.runs.map((r) => r.encodeMs)),
-      ms_per_token: median(p.runs.flatMap((r) => r.stepMs)),
-      tokens_per_second: median(p.runs.map((r) => (ref.steps * 1000) / r.totalMs)),
-      ids_match: `${p.matches}/${ref.steps}`,
+      ...speeds(p.runs, ref.steps),
+      ids_match: `${p.warm.ids.filter((id, i) => id === ref.ids[i]).length}/${ref.steps}`,
       greedy_prefix: prefix,
-      max_abs_logit_diff: p.maxDiff,
+      max_abs_logit_diff: p.warm.maxDiff,
       note,
     }));
   }
@@ -418,7 +492,7 @@ export async function run({ reps: repsFlag, shapes, builds }) {
   return [...speedRows, ...runtimeRows, ...headlineRows];
 }
 
-function firstLine(e) {
+export function firstLine(e) {
   return String(e?.message ?? e).trim().split('\n')[0];
 }
 

@@ -29,6 +29,7 @@ import { existsSync, readFileSync, statSync, writeSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { pick } from './columns.js';
 import { MiB, ROOT, ensureQuantized, importDist, ourFolder, ourRuntime, peakRss } from './footprint.js';
 import { BenchError } from './measure.js';
 
@@ -52,26 +53,6 @@ export const options = {
   warmup: { type: 'string', default: '20' },
   models: { type: 'string', default: 'demo-de,opus-shape' },
 };
-
-const COLUMNS = {
-  model: { key: 'model', title: 'model' },
-  peer: { key: 'peer', title: 'peer' },
-  backend: { key: 'backend', title: 'backend' },
-  dtype: { key: 'dtype', title: 'dtype' },
-  search: { key: 'search', title: 'search' },
-  sentences_per_second: { key: 'sentences_per_second', title: 'sentences/s', digits: 2 },
-  ms_per_token: { key: 'ms_per_token', title: 'ms/token', digits: 2 },
-  first_token_ms: { key: 'first_token_ms', title: 'first token ms', digits: 0 },
-  peak_rss_mb: { key: 'peak_rss_mb', title: 'peak RSS MB', digits: 0 },
-  download_mb: { key: 'download_mb', title: 'download MB', digits: 1 },
-  identical: { key: 'identical', title: 'ids = transformers' },
-  note: { key: 'note', title: 'note' },
-  target: { key: 'target', title: 'target' },
-  ratio: { key: 'ratio', title: 'ratio', digits: 2 },
-  goal: { key: 'goal', title: 'goal' },
-  met: { key: 'met', title: 'met' },
-};
-const pick = (...keys) => keys.map((k) => COLUMNS[k]);
 
 /** bench/index.js prints these: the rows, then the targets as ratios (not in the JSON). */
 export const tables = [
