@@ -67,10 +67,13 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
   if (!(Number.isInteger(threads) && threads >= 1 && threads <= MAX_THREADS)) {
     throw new WasmformerError('BAD_ARGUMENT', `options.threads must be 'auto' or an integer in [1, ${MAX_THREADS}], got ${threads}`);
   }
-  const why = threads > 1 ? threadsUnavailable() : null;
-  const shared = threads > 1 && why === null;
+  const bytes = options.initialBytes ?? 0;
+  let why = threads > 1 ? threadsUnavailable() : null;
+  let memory = threads > 1 && why === null ? sharedMemory(bytes) : null;
+  if (threads > 1 && why === null && memory === null) why = 'this engine cannot make a shared WebAssembly.Memory (no WebAssembly threads)';
+  const shared = memory !== null;
+  memory ??= newMemory(bytes);
   const module = await (options.wasm === undefined ? shippedModule(build, shared) : compileModule(options.wasm));
-  const memory = newMemory(options.initialBytes ?? 0, shared);
   let instance: WebAssembly.Instance;
   try {
     instance = await WebAssembly.instantiate(module, { env: { memory } });
@@ -90,25 +93,39 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
   return { build: raw.relaxed() ? 'relaxed' : 'simd', memory, arena, kernels: new Kernels(raw, arena, team), team };
 }
 
-/**
- * A memory of at least `bytes`; the engine's refusal (address space, a limit) is OUT_OF_MEMORY.
- * A shared one declares the largest maximum the engine grants (it reserves that much address
- * space up front): wasm32's 4 GiB, else halves of it, else exactly `bytes`.
- */
-function newMemory(bytes: number, shared: boolean): WebAssembly.Memory {
+/** Pages for `bytes`; more than wasm32 addresses is OUT_OF_MEMORY. */
+function pagesFor(bytes: number): number {
   const pages = Math.max(1, Math.ceil(bytes / PAGE));
   if (pages > MAX_PAGES) {
     throw new WasmformerError('OUT_OF_MEMORY', `the model needs ${bytes} bytes of WebAssembly memory, more than wasm32's 4 GiB`);
   }
-  const maxima = shared ? [MAX_PAGES, MAX_PAGES / 2, MAX_PAGES / 4].filter((m) => m > pages).concat(pages) : [undefined];
-  let error: Error | null = null;
-  for (const maximum of maxima) {
+  return pages;
+}
+
+/** A memory of at least `bytes`; the engine's refusal (address space, a limit) is OUT_OF_MEMORY. */
+function newMemory(bytes: number): WebAssembly.Memory {
+  const pages = pagesFor(bytes);
+  try {
+    return new WebAssembly.Memory({ initial: pages });
+  } catch (e) {
+    throw new WasmformerError('OUT_OF_MEMORY',
+      `the engine refused a WebAssembly memory of ${pages * PAGE} bytes (${(e as Error).message}): dispose() models no longer needed`);
+  }
+}
+
+/**
+ * A shared memory of at least `bytes`, with the largest maximum the engine grants (it reserves
+ * that much address space up front): wasm32's 4 GiB, else halves of it, else exactly `bytes`.
+ * Null where the engine makes none (no WebAssembly threads): one thread then.
+ */
+function sharedMemory(bytes: number): WebAssembly.Memory | null {
+  const pages = pagesFor(bytes);
+  for (const maximum of [MAX_PAGES, MAX_PAGES / 2, MAX_PAGES / 4].filter((m) => m > pages).concat(pages)) {
     try {
-      return new WebAssembly.Memory({ initial: pages, maximum, shared });
-    } catch (e) {
-      error = e as Error;
+      return new WebAssembly.Memory({ initial: pages, maximum, shared: true });
+    } catch {
+      // a smaller maximum, or none at all
     }
   }
-  throw new WasmformerError('OUT_OF_MEMORY',
-    `the engine refused a WebAssembly memory of ${pages * PAGE} bytes (${error!.message}): dispose() models no longer needed`);
+  return null;
 }

@@ -142,4 +142,22 @@ describe('threads and their lifetime', () => {
       }
     }
   });
+
+  it('runs on one thread, and says why, in an engine without WebAssembly threads', async () => {
+    // An engine whose WebAssembly.Memory refuses `shared`, as one without the threads proposal does.
+    const Memory = WebAssembly.Memory;
+    const NoThreads = function (descriptor: WebAssembly.MemoryDescriptor) {
+      if (descriptor.shared) throw new TypeError('shared memories are not supported');
+      return new Memory(descriptor);
+    };
+    vi.stubGlobal('WebAssembly', Object.assign(Object.create(WebAssembly) as typeof WebAssembly, { Memory: NoThreads }));
+    try {
+      const model = await loadModel(DIR, { build: BUILD, threads: 2 });
+      expect([model.threads, model.threadsReason]).toEqual([1, 'this engine cannot make a shared WebAssembly.Memory (no WebAssembly threads)']);
+      expect(await model.generate(sources[1])).toEqual(items[1].greedy_ids.slice(0, -1));
+      await model.dispose();
+    } finally {
+      vi.unstubAllGlobals();
+    }
+  });
 });
