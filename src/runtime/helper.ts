@@ -2,7 +2,7 @@
 // in a browser) that instantiates the kernel module on the runtime's shared memory, says it is
 // ready, then claims chunks of each parallel kernel call until its Team lets it go.
 import { isNode, nodeModule } from '../platform.js';
-import { Control, kernelsOf } from './jobs.js';
+import { Control, type Parallel } from './jobs.js';
 import type { HelperStart } from './threads.js';
 
 interface Port {
@@ -14,7 +14,7 @@ function serve(start: HelperStart, port: Port): void {
   let control: Control;
   try {
     const instance = new WebAssembly.Instance(start.module, { env: { memory: start.memory } });
-    control = new Control(start.memory.buffer, start.control, kernelsOf(instance.exports));
+    control = new Control(start.memory.buffer, start.control, instance.exports as unknown as Parallel);
   } catch (e) {
     port.post({ error: `it could not instantiate the kernels (${(e as Error).message})` });
     return;

@@ -6,8 +6,9 @@
 // Chunks are claimed, not assigned: a helper that wakes late finds fewer chunks left, or none,
 // and the caller never waits for a thread that has not started. Every chunk writes its own
 // columns or heads of the output, so the result is the one-thread result, bit for bit.
+import type { KernelExports } from './kernels.js';
 
-/** The kernels a job may run, in the order `kernelsOf` lists them. */
+/** The kernels a job may run. */
 export const enum Op {
   Matmul = 0,
   MatmulQ8 = 1,
@@ -16,7 +17,7 @@ export const enum Op {
 }
 
 /** The most arguments a job's kernel takes (attention: 17). */
-export const MAX_ARGS = 20;
+const MAX_ARGS = 17;
 
 // Int32 slots of the control block. WORK and DONE change with every chunk, so each has a cache
 // line of its own; the rest are written once per job.
@@ -38,12 +39,11 @@ const DELTAS = ARGS + MAX_ARGS;
 /** Bytes of the control block. */
 export const CONTROL_BYTES = (DELTAS + MAX_ARGS) * 8;
 
-/** The kernel functions a thread calls, from its own instance of the module. */
-export type KernelFn = (...args: number[]) => void;
+/** The kernels a job may run, from a thread's own instance of the module: the raw exports' signatures. */
+export type Parallel = Pick<KernelExports, 'matmul' | 'matmulQ8' | 'attention' | 'attendRows'>;
 
-export function kernelsOf(exports: Record<string, unknown>): KernelFn[] {
-  return ['matmul', 'matmulQ8', 'attention', 'attendRows'].map((name) => exports[name] as KernelFn);
-}
+/** Each Op's number of arguments. */
+const ARITY = [9, 9, 17, 16];
 
 /** Spins of an idle thread before it sleeps: about 50 µs here, longer than the gap between two kernel calls of a step. */
 const SPINS = 20000;
@@ -54,7 +54,7 @@ export class Control {
   private readonly f64: Float64Array;
   private readonly args = new Float64Array(MAX_ARGS); // this thread's copy of one chunk's arguments
 
-  constructor(buffer: ArrayBufferLike, ptr: number, private readonly kernels: KernelFn[]) {
+  constructor(buffer: ArrayBufferLike, ptr: number, private readonly kernels: Parallel) {
     this.i32 = new Int32Array(buffer, ptr, CONTROL_BYTES / 4);
     this.f64 = new Float64Array(buffer, ptr, CONTROL_BYTES / 8);
   }
@@ -137,20 +137,31 @@ export class Control {
     }
   }
 
-  /** Chunk c: units [c·units/chunks, (c+1)·units/chunks), its arguments moved by that many units. */
+  /**
+   * Chunk c: units [c·units/chunks, (c+1)·units/chunks), its arguments moved by that many units.
+   * Each kernel is called with its own arity from a call site of its own, which V8 compiles to
+   * a direct call into WebAssembly.
+   */
   private run(c: number): void {
-    const { i32, f64, args } = this;
+    const { i32, f64, args: a, kernels: k } = this;
+    const op: Op = i32[OP];
     const chunks = i32[CHUNKS];
     const units = i32[UNITS];
     const u0 = Math.floor((c * units) / chunks);
     const u1 = Math.floor(((c + 1) * units) / chunks);
-    for (let i = 0; i < MAX_ARGS; i++) args[i] = f64[ARGS + i] + u0 * f64[DELTAS + i];
+    for (let i = 0; i < ARITY[op]; i++) a[i] = f64[ARGS + i] + u0 * f64[DELTAS + i];
     const unit = i32[UNIT];
-    args[i32[COUNT_ARG]] = Math.min(u1 * unit, i32[TOTAL]) - u0 * unit;
-    this.kernels[i32[OP]](
-      args[0], args[1], args[2], args[3], args[4], args[5], args[6], args[7], args[8], args[9],
-      args[10], args[11], args[12], args[13], args[14], args[15], args[16], args[17], args[18], args[19],
-    );
+    a[i32[COUNT_ARG]] = Math.min(u1 * unit, i32[TOTAL]) - u0 * unit;
+    switch (op) {
+      case Op.Matmul:
+        return k.matmul(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8]);
+      case Op.MatmulQ8:
+        return k.matmulQ8(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8]);
+      case Op.Attention:
+        return k.attention(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12], a[13], a[14], a[15], a[16]);
+      case Op.AttendRows:
+        return k.attendRows(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12], a[13], a[14], a[15]);
+    }
   }
 
   // The helper's side.

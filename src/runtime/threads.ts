@@ -5,12 +5,11 @@
 // and any call too small to pay for waking a helper, runs on the caller alone.
 import { WasmformerError } from '../errors.js';
 import { isNode, nodeModule } from '../platform.js';
-import { Control, kernelsOf, Op } from './jobs.js';
+import { Control, Op, type Parallel } from './jobs.js';
 import type { Arena } from './arena.js';
 import type { KernelExports } from './kernels.js';
 
-/** The kernels a Team splits: the raw exports' own signatures, so that one thread calls them directly. */
-export type Parallel = Pick<KernelExports, 'matmul' | 'matmulQ8' | 'attention' | 'attendRows'>;
+export type { Parallel };
 
 /** Output columns per unit of a matmul: one group of four 8-column panels (assembly/matmul.ts' GROUP). */
 const COLUMNS = 32;
@@ -98,7 +97,7 @@ export class Team implements Parallel {
       await Promise.all(helpers.map((h) => h.terminate()));
       return Team.solo(raw, arena, `its helper workers could not start (${(failed.reason as Error).message})`);
     }
-    const team = new Team(raw, arena, new Control(buffer, control, kernelsOf(raw as unknown as Record<string, unknown>)), helpers, null, canSleep());
+    const team = new Team(raw, arena, new Control(buffer, control, raw), helpers, null, canSleep());
     team.control!.setHelpers(count);
     return team;
   }
